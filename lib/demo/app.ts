@@ -1,0 +1,208 @@
+// The demo database-hosting API, built the way a host should use the plugin:
+// authentication first, then `await register(databaseLock)`, then the routes.
+import { join } from 'node:path'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import { Type } from 'typebox'
+import databaseLock from '../index.js'
+import { Catalog, type HostedDatabase } from './catalog.js'
+
+export interface DemoSettings {
+  dataDir: string
+  /** Bearer token → principal. */
+  tokens: Map<string, string>
+  adminKey?: string
+  logger?: FastifyServerOptions['logger']
+  /** Plugin options passed through (tests shorten intervals). */
+  lockOptions?: Record<string, unknown>
+  /** Milliseconds a DELETE spends before it deletes (tests of in-flight operations). */
+  deleteDelay?: number
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    user: { id: string } | null
+  }
+}
+
+const NameParams = Type.Object({ name: Type.String() })
+const DatabaseSchema = Type.Object({
+  name: Type.String(),
+  id: Type.String(),
+  owner: Type.String(),
+  description: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+  rowCount: Type.Integer()
+})
+const DemoError = Type.Object({ statusCode: Type.Integer(), code: Type.String(), error: Type.String(), message: Type.String() })
+
+function refuse (reply: FastifyReply, statusCode: number, code: string, message: string): FastifyReply {
+  const error = statusCode === 401 ? 'Unauthorized' : statusCode === 403 ? 'Forbidden' : statusCode === 404 ? 'Not Found' : 'Conflict'
+  return reply.code(statusCode).send({ statusCode, code, error, message })
+}
+
+export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInstance> {
+  const app = Fastify({ logger: settings.logger ?? false }).withTypeProvider<TypeBoxTypeProvider>()
+  const catalog = new Catalog(settings.dataDir)
+  app.addHook('onClose', async () => { catalog.close() })
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'fastify-database-lock demo', version: '0.1.0', description: 'A database-hosting API guarded by fastify-database-lock' },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          adminKey: { type: 'apiKey', in: 'header', name: 'X-Admin-Key' }
+        }
+      },
+      security: [{ bearer: [] }, { adminKey: [] }]
+    }
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+
+  // Who is calling: a bearer token from DEMO_TOKENS. A wrong token is refused outright.
+  app.decorateRequest('user', null)
+  app.addHook('onRequest', async (request, reply) => {
+    const header = request.headers.authorization
+    if (header === undefined) return
+    const match = /^Bearer\s+(\S+)$/i.exec(header)
+    const principal = match === null ? undefined : settings.tokens.get(match[1])
+    if (principal === undefined) {
+      return refuse(reply, 401, 'INVALID_TOKEN', 'The bearer token is not valid; send Authorization: Bearer <token>')
+    }
+    request.user = { id: principal }
+  })
+
+  await app.register(databaseLock, {
+    path: join(settings.dataDir, 'database-locks.db'),
+    principal: (request) => request.user?.id ?? null,
+    resolveDatabase: (nameOrIdentity) => {
+      const found = catalog.find(nameOrIdentity)
+      return found === null ? null : { id: found.name, owner: found.owner }
+    },
+    adminKey: settings.adminKey,
+    ...settings.lockOptions
+  })
+
+  /** The caller must be signed in and, for an existing database, its owner. */
+  function ownerOnly (request: Pick<FastifyRequest, 'user'> & { params: { name: string } }, reply: FastifyReply): HostedDatabase | null {
+    if (request.user === null) {
+      refuse(reply, 401, 'AUTHENTICATION_REQUIRED', 'Send Authorization: Bearer <token>')
+      return null
+    }
+    const database = catalog.get(request.params.name)
+    if (database === null) {
+      refuse(reply, 404, 'DATABASE_NOT_FOUND', `Database "${request.params.name}" does not exist; create it with POST /v1/database/${encodeURIComponent(request.params.name)}`)
+      return null
+    }
+    if (database.owner !== request.user.id) {
+      refuse(reply, 403, 'NOT_DATABASE_OWNER', `Only the owner of database "${database.name}" may do this`)
+      return null
+    }
+    return database
+  }
+
+  const errors = { 401: DemoError, 403: DemoError, 404: DemoError }
+
+  app.get('/health', { schema: { tags: ['service'], response: { 200: Type.Object({ status: Type.String() }) } } },
+    async () => ({ status: 'ok' }))
+
+  app.post('/v1/database/:name', {
+    schema: {
+      tags: ['databases'],
+      summary: 'Create a database (201), or publish an update to one you own (200)',
+      params: NameParams,
+      // Fastify validates a missing body as null, so null stands for "no body".
+      body: Type.Union([Type.Object({ description: Type.Optional(Type.String({ maxLength: 1024 })) }), Type.Null()]),
+      response: { 200: DatabaseSchema, 201: DatabaseSchema, ...errors }
+    }
+  }, async (request, reply) => {
+    const { name } = request.params
+    const description = request.body?.description ?? null
+    if (request.user === null) return refuse(reply, 401, 'AUTHENTICATION_REQUIRED', 'Send Authorization: Bearer <token>')
+    // The name was already checked by the lock guard, which runs on every write route.
+    if (catalog.get(name) === null) {
+      return reply.code(201).send(catalog.create(name, request.user.id, description))
+    }
+    if (ownerOnly(request, reply) === null) return reply
+    return catalog.publish(name, description)
+  })
+
+  app.get('/v1/database/:name', {
+    schema: { tags: ['databases'], summary: 'A database you own', params: NameParams, response: { 200: DatabaseSchema, ...errors } }
+  }, async (request, reply) => ownerOnly(request, reply) ?? reply)
+
+  app.delete('/v1/database/:name', {
+    schema: {
+      tags: ['databases'],
+      summary: 'Delete a database and its rows (refused while locked)',
+      params: NameParams,
+      response: { 200: Type.Object({ deleted: Type.String() }), ...errors }
+    }
+  }, async (request, reply) => {
+    if (ownerOnly(request, reply) === null) return reply
+    if (settings.deleteDelay !== undefined) await new Promise((resolve) => setTimeout(resolve, settings.deleteDelay))
+    catalog.remove(request.params.name)
+    return { deleted: request.params.name }
+  })
+
+  app.post('/v1/database/:name/reset', {
+    config: { databaseLock: 'reset' },
+    schema: {
+      tags: ['databases'],
+      summary: 'Wipe every row of a database (refused while locked)',
+      params: NameParams,
+      response: { 200: Type.Object({ database: Type.String(), removedRows: Type.Integer() }), ...errors }
+    }
+  }, async (request, reply) => {
+    if (ownerOnly(request, reply) === null) return reply
+    return { database: request.params.name, removedRows: catalog.reset(request.params.name) }
+  })
+
+  app.post('/v1/database/:name/rows', {
+    schema: {
+      tags: ['rows'],
+      summary: 'Insert a row (any JSON object)',
+      params: NameParams,
+      body: Type.Object({}, { additionalProperties: true }),
+      response: { 201: Type.Object({ seq: Type.Integer() }), ...errors }
+    }
+  }, async (request, reply) => {
+    if (ownerOnly(request, reply) === null) return reply
+    return reply.code(201).send(catalog.insertRow(request.params.name, request.body))
+  })
+
+  app.get('/v1/database/:name/rows', {
+    schema: {
+      tags: ['rows'],
+      summary: 'List rows, oldest first',
+      params: NameParams,
+      querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })) }),
+      response: {
+        200: Type.Object({ rows: Type.Array(Type.Object({ seq: Type.Integer(), data: Type.Unknown(), createdAt: Type.String() })) }),
+        ...errors
+      }
+    }
+  }, async (request, reply) => {
+    if (ownerOnly(request, reply) === null) return reply
+    return { rows: catalog.rows(request.params.name, request.query.limit ?? 100) }
+  })
+
+  return app
+}
+
+/** Parses DEMO_TOKENS: `alice:alice-token,bob:bob-token`. */
+export function parseTokens (value: string): Map<string, string> {
+  const tokens = new Map<string, string>()
+  for (const pair of value.split(',')) {
+    const [principal, token] = pair.split(':').map((part) => part.trim())
+    if (principal === undefined || principal === '' || token === undefined || token === '') {
+      throw new Error(`DEMO_TOKENS must look like "alice:alice-token,bob:bob-token"; could not read "${pair}"`)
+    }
+    tokens.set(token, principal)
+  }
+  return tokens
+}

@@ -1,0 +1,116 @@
+// The plugin: options in, decorator out; it wires the store, the view, the routes and the guard.
+import fastifyAuth from '@fastify/auth'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { DatabaseLockDecorator, DatabaseLockOptions, LockMode } from '../types/index.js'
+import { createStrategies } from './auth.js'
+import { InvalidOptionError, InvalidRequestError } from './errors.js'
+import { installGuard } from './guard.js'
+import { resolveOptions } from './options.js'
+import { registerRoutes } from './routes.js'
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_REASON_LENGTH, MAX_TTL_SECONDS } from './schemas.js'
+import { LockService } from './service.js'
+import { SqliteLockStore } from './store/sqlite.js'
+import { LockView } from './view.js'
+
+const MODES = new Set<unknown>(['delete', 'write'])
+
+function checkMode (mode: unknown): LockMode {
+  if (mode === undefined) return 'delete'
+  if (!MODES.has(mode)) throw new InvalidRequestError(`mode must be "delete" or "write", got ${JSON.stringify(mode)}`)
+  return mode as LockMode
+}
+
+function createDecorator (service: LockService): DatabaseLockDecorator {
+  return {
+    async lock (database, options = {}) {
+      const mode = checkMode(options.mode)
+      if (options.reason !== undefined && (typeof options.reason !== 'string' || options.reason.length > MAX_REASON_LENGTH)) {
+        throw new InvalidRequestError(`reason must be a string of at most ${MAX_REASON_LENGTH} characters`)
+      }
+      if (options.ttl !== undefined && (!Number.isInteger(options.ttl) || options.ttl < 1 || options.ttl > MAX_TTL_SECONDS)) {
+        throw new InvalidRequestError(`ttl must be a whole number of seconds from 1 to ${MAX_TTL_SECONDS}`)
+      }
+      const target = await service.resolve(database)
+      return service.lock(target, { mode, reason: options.reason, ttl: options.ttl, by: options.by ?? 'program' })
+    },
+    async unlock (database, options = {}) {
+      return service.unlock(await service.resolve(database), checkMode(options.mode))
+    },
+    async status (database) {
+      return service.status(await service.resolve(database))
+    },
+    async list (options = {}) {
+      const limit = options.limit ?? DEFAULT_LIST_LIMIT
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+        throw new InvalidRequestError(`limit must be a whole number from 1 to ${MAX_LIST_LIMIT}`)
+      }
+      return service.list(limit, options.cursor)
+    }
+  }
+}
+
+async function databaseLockPlugin (fastify: FastifyInstance, rawOptions: DatabaseLockOptions): Promise<void> {
+  const options = resolveOptions(rawOptions)
+  const ownsStore = options.store === undefined
+  const store = options.store ?? new SqliteLockStore({ path: options.path as string })
+  const view = new LockView({
+    store,
+    now: options.now,
+    log: fastify.log,
+    pollInterval: options.pollInterval,
+    heartbeatInterval: options.heartbeatInterval,
+    processTimeout: options.processTimeout,
+    maxStaleness: options.maxStaleness
+  })
+  try {
+    await view.start()
+  } catch (err) {
+    if (ownsStore) await store.close()
+    throw err
+  }
+  const service = new LockService(options, store, view, fastify.log)
+
+  if (!fastify.hasDecorator('auth')) await fastify.register(fastifyAuth)
+  registerRoutes(fastify, options, service, createStrategies(options, service))
+  installGuard(fastify, options, view)
+  fastify.decorate('databaseLock', createDecorator(service))
+
+  // Expired locks never block (the view compares expiry on every check); this only tidies the store.
+  const housekeeping = setInterval(() => {
+    Promise.all([
+      store.purgeExpired(options.now()),
+      store.reapProcesses(Date.now() - options.processTimeout)
+    ]).catch((err: unknown) => { fastify.log.warn({ err }, 'database-lock: housekeeping of the lock store failed') })
+  }, options.purgeInterval)
+  housekeeping.unref()
+
+  fastify.addHook('onClose', async () => {
+    clearInterval(housekeeping)
+    await view.stop()
+    try {
+      await store.forgetProcess(view.processId)
+    } catch (err) {
+      fastify.log.warn({ err }, 'database-lock: could not remove this process from the lock store')
+    }
+    if (ownsStore) await store.close()
+  })
+}
+
+const databaseLock = fp(databaseLockPlugin, {
+  fastify: '5.x',
+  name: 'fastify-database-lock'
+})
+
+export default databaseLock
+export { databaseLock, databaseLock as fastifyDatabaseLock }
+export { SqliteLockStore, type SqliteLockStoreOptions } from './store/sqlite.js'
+export { checkDatabaseName } from './names.js'
+export { classifyRoute } from './guard.js'
+export * as errors from './errors.js'
+export { InvalidOptionError }
+export type * from '../types/index.js'
+
+// `require('fastify-database-lock')` returns the plugin itself, as Fastify plugins do,
+// with every named export (and `default`) on it; `import` gets the same function.
+module.exports = Object.assign(databaseLock, exports)

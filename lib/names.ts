@@ -1,0 +1,25 @@
+// Database-name rules: segments joined by '.' or '/', each 1-63 of [a-z0-9_-],
+// starting with a letter or digit; at most 255 characters in all.
+export const MAX_NAME_LENGTH = 255
+const SEGMENT = /^[a-z0-9][a-z0-9_-]{0,62}$/
+
+/** Returns why `name` is not a valid database name, or null when it is. */
+export function checkDatabaseName (name: unknown): string | null {
+  if (typeof name !== 'string' || name.length === 0) return 'a name is required'
+  if (name.length > MAX_NAME_LENGTH) return `names are at most ${MAX_NAME_LENGTH} characters, this one has ${name.length}`
+  const segments = name.split(/[./]/)
+  for (const segment of segments) {
+    if (segment.length === 0) return 'segments joined by "." or "/" must not be empty'
+    if (segment.length > 63) return 'each segment is at most 63 characters'
+    if (!SEGMENT.test(segment)) {
+      return 'use lowercase letters, digits, "_" and "-", starting each segment with a letter or digit'
+    }
+  }
+  return null
+}
+
+/** Shows a rejected name safely in a message: control characters escaped, long names cut. */
+export function displayName (name: string): string {
+  const shown = name.length > 80 ? `${name.slice(0, 80)}…` : name
+  return JSON.stringify(shown).slice(1, -1)
+}

@@ -1,0 +1,79 @@
+// Option defaults and checks: a misconfiguration fails at register time, not on the first request.
+import type { DatabaseLockOptions } from '../types/index.js'
+import { InvalidOptionError } from './errors.js'
+import { checkDatabaseName } from './names.js'
+
+export type ResolvedOptions = Required<Omit<DatabaseLockOptions, 'path' | 'store' | 'adminKey' | 'listPath'>> & {
+  path: string | undefined
+  store: DatabaseLockOptions['store']
+  adminKey: string | null
+  listPath: string | false
+}
+
+function positive (name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new InvalidOptionError(`option "${name}" must be a positive number, got ${String(value)}`)
+  }
+  return value
+}
+
+function pathOption (name: string, value: string | undefined, fallback: string): string {
+  const path = value ?? fallback
+  if (typeof path !== 'string' || !path.startsWith('/') || path.endsWith('/')) {
+    throw new InvalidOptionError(`option "${name}" must start with "/" and not end with one, got ${String(value)}`)
+  }
+  return path
+}
+
+export function resolveOptions (options: DatabaseLockOptions): ResolvedOptions {
+  if (typeof options.principal !== 'function') {
+    throw new InvalidOptionError('option "principal" is required: a function (request) => caller id or null')
+  }
+  if (typeof options.resolveDatabase !== 'function') {
+    throw new InvalidOptionError('option "resolveDatabase" is required: a function (nameOrIdentity, request) => { id, owner } or null')
+  }
+  if (options.store === undefined && (typeof options.path !== 'string' || options.path === '')) {
+    throw new InvalidOptionError('give either "path" (a SQLite file) or "store" (a LockStore)')
+  }
+  if (options.adminKey !== undefined && options.adminKey !== null && (typeof options.adminKey !== 'string' || options.adminKey.length < 16)) {
+    throw new InvalidOptionError('option "adminKey" must be a string of at least 16 characters; leave it unset to disable admin access')
+  }
+  const param = options.param ?? 'name'
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(param)) {
+    throw new InvalidOptionError(`option "param" must be a route parameter name, got ${String(param)}`)
+  }
+  const pollInterval = positive('pollInterval', options.pollInterval, 10)
+  const heartbeatInterval = positive('heartbeatInterval', options.heartbeatInterval, 500)
+  const processTimeout = positive('processTimeout', options.processTimeout, 5000)
+  const maxStaleness = positive('maxStaleness', options.maxStaleness, 1000)
+  if (processTimeout <= heartbeatInterval * 2) {
+    throw new InvalidOptionError('option "processTimeout" must be more than twice "heartbeatInterval"')
+  }
+  if (maxStaleness >= processTimeout) {
+    // A process must fail closed before the others may treat it as gone.
+    throw new InvalidOptionError('option "maxStaleness" must be less than "processTimeout"')
+  }
+  return {
+    path: options.path,
+    store: options.store,
+    principal: options.principal,
+    resolveDatabase: options.resolveDatabase,
+    adminKey: options.adminKey ?? null,
+    prefix: pathOption('prefix', options.prefix, '/v1/database'),
+    listPath: options.listPath === false ? false : pathOption('listPath', options.listPath, '/v1/locks'),
+    param,
+    validateName: options.validateName ?? checkDatabaseName,
+    failOpen: options.failOpen === true,
+    writeLockTtl: positive('writeLockTtl', options.writeLockTtl, 7200),
+    maxRetryAfter: positive('maxRetryAfter', options.maxRetryAfter, 300),
+    drainTimeout: positive('drainTimeout', options.drainTimeout, 10_000),
+    pollInterval,
+    heartbeatInterval,
+    processTimeout,
+    maxStaleness,
+    purgeInterval: positive('purgeInterval', options.purgeInterval, 60_000),
+    authStrategies: options.authStrategies ?? [],
+    now: options.now ?? Date.now
+  }
+}

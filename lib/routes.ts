@@ -1,0 +1,101 @@
+// The lock routes: lock, unlock and status of one database, and the list of every lock.
+import type { FastifyInstance, FastifyRequest, FastifySchema, RouteShorthandOptions } from 'fastify'
+import type { LockMode, ResolvedDatabase } from '../types/index.js'
+import { ADMIN_PRINCIPAL, databaseName, isAdmin, resolvedTarget, type Strategies } from './auth.js'
+import { InvalidDatabaseNameError } from './errors.js'
+import { displayName } from './names.js'
+import type { ResolvedOptions } from './options.js'
+import {
+  DatabaseParams, ErrorSchema, ListQuery, LockBody, LockListSchema, LockStatusSchema, UnlockBody,
+  DEFAULT_LIST_LIMIT, type ListQueryType, type LockBodyType, type UnlockBodyType
+} from './schemas.js'
+import type { LockService } from './service.js'
+import { errorFormatterFor, validatorCompiler } from './validation.js'
+
+const errorResponses = {
+  400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 503: ErrorSchema
+}
+
+export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptions, service: LockService, strategies: Strategies): void {
+  const { prefix, param } = options
+  const ownerOrAdmin = fastify.auth([...options.authStrategies, strategies.adminKey, strategies.owner], { relation: 'or' })
+  const adminOnly = fastify.auth([...options.authStrategies, strategies.adminOnly], { relation: 'or' })
+
+  /** A bad name is refused before anything else, credentials included. */
+  async function checkName (request: FastifyRequest): Promise<void> {
+    const name = databaseName(request, param)
+    const problem = options.validateName(name)
+    if (problem !== null) throw new InvalidDatabaseNameError(displayName(name), problem)
+  }
+
+  /** Route options shared by every lock route; the routes themselves are never guarded. */
+  function routeOptions (schema: Record<string, unknown>, preHandler: RouteShorthandOptions['preHandler']): RouteShorthandOptions {
+    return {
+      schema: { tags: ['database locks'], ...schema } as FastifySchema,
+      config: { databaseLock: false },
+      validatorCompiler,
+      schemaErrorFormatter: errorFormatterFor(schema),
+      preValidation: schema.params === undefined ? undefined : checkName,
+      preHandler
+    }
+  }
+
+  async function targetOf (request: FastifyRequest): Promise<ResolvedDatabase> {
+    return resolvedTarget(request) ?? await service.resolve(databaseName(request, param), request)
+  }
+
+  async function lockedBy (request: FastifyRequest): Promise<string> {
+    const principal = isAdmin(request) ? null : await options.principal(request)
+    return principal ?? ADMIN_PRINCIPAL
+  }
+
+  const paramsSchema = param === 'name' ? DatabaseParams : { type: 'object', properties: { [param]: { type: 'string' } } }
+  const path = `${prefix}/:${param}/lock`
+
+  fastify.post(path, routeOptions({
+    summary: 'Lock a database',
+    description: 'Takes a `delete` lock (deletes and resets answer 403) or a `write` lock (every guarded write answers 503). ' +
+      'Answers only once every process refuses the blocked operations and none of them is still running. Idempotent.',
+    params: paramsSchema,
+    body: LockBody,
+    response: { 200: LockStatusSchema, ...errorResponses }
+  }, ownerOrAdmin), async (request) => {
+    const body = (request.body ?? {}) as LockBodyType
+    const target = await targetOf(request)
+    return service.lock(target, {
+      mode: (body.mode ?? 'delete') as LockMode,
+      reason: body.reason,
+      ttl: body.ttl,
+      by: await lockedBy(request)
+    })
+  })
+
+  fastify.post(`${prefix}/:${param}/unlock`, routeOptions({
+    summary: 'Unlock a database',
+    description: 'Lifts the lock of one mode (default `delete`); the other mode stays. Idempotent.',
+    params: paramsSchema,
+    body: UnlockBody,
+    response: { 200: LockStatusSchema, ...errorResponses }
+  }, ownerOrAdmin), async (request) => {
+    const body = (request.body ?? {}) as UnlockBodyType
+    return service.unlock(await targetOf(request), (body.mode ?? 'delete') as LockMode)
+  })
+
+  fastify.get(path, routeOptions({
+    summary: 'Lock status of a database',
+    params: paramsSchema,
+    response: { 200: LockStatusSchema, ...errorResponses }
+  }, ownerOrAdmin), async (request) => service.status(await targetOf(request)))
+
+  if (options.listPath !== false) {
+    fastify.get(options.listPath, routeOptions({
+      summary: 'Every live lock (admin key only)',
+      description: 'For finding stuck locks. Pages follow `nextCursor`.',
+      querystring: ListQuery,
+      response: { 200: LockListSchema, ...errorResponses }
+    }, adminOnly), async (request) => {
+      const query = request.query as ListQueryType
+      return service.list(query.limit ?? DEFAULT_LIST_LIMIT, query.cursor)
+    })
+  }
+}

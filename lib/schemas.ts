@@ -1,0 +1,86 @@
+// TypeBox schemas of the lock routes: request validation, response
+// serialization and the OpenAPI that @fastify/swagger builds from them.
+import { Type, type Static } from 'typebox'
+
+export const MAX_REASON_LENGTH = 1024
+export const MAX_TTL_SECONDS = 31_536_000
+export const DEFAULT_LIST_LIMIT = 100
+export const MAX_LIST_LIMIT = 1000
+
+export const LockModeSchema = Type.Enum(['delete', 'write'], {
+  description: '`delete` refuses deletes and resets (403); `write` refuses every guarded write (503)'
+})
+
+export const DatabaseParams = Type.Object({
+  name: Type.String({ description: 'Database name or identity; a "/" inside it travels as %2F' })
+})
+
+export const LockBody = Type.Object({
+  mode: Type.Optional(LockModeSchema),
+  reason: Type.Optional(Type.String({ maxLength: MAX_REASON_LENGTH, description: 'Why the lock is held; shown to refused callers' })),
+  ttl: Type.Optional(Type.Integer({
+    minimum: 1,
+    maximum: MAX_TTL_SECONDS,
+    description: 'Seconds until the lock lifts by itself. Default: never for `delete`, 7200 for `write`'
+  }))
+}, { additionalProperties: false })
+export type LockBodyType = Static<typeof LockBody>
+
+export const UnlockBody = Type.Object({
+  mode: Type.Optional(LockModeSchema)
+}, { additionalProperties: false })
+export type UnlockBodyType = Static<typeof UnlockBody>
+
+const Timestamp = Type.String({ format: 'date-time' })
+
+export const LockInfoSchema = Type.Object({
+  mode: LockModeSchema,
+  reason: Type.Union([Type.String(), Type.Null()]),
+  lockedBy: Type.String(),
+  lockedAt: Timestamp,
+  expiresAt: Type.Union([Timestamp, Type.Null()])
+})
+
+export const LockStatusSchema = Type.Object({
+  database: Type.String({ description: 'Canonical id of the database' }),
+  locked: Type.Boolean({ description: 'True while any live lock exists' }),
+  locks: Type.Array(LockInfoSchema)
+})
+
+export const ListQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT })),
+  cursor: Type.Optional(Type.String({ maxLength: 2048, description: 'The `nextCursor` of the previous page' }))
+}, { additionalProperties: false })
+export type ListQueryType = Static<typeof ListQuery>
+
+export const LockListSchema = Type.Object({
+  locks: Type.Array(Type.Object({
+    database: Type.String(),
+    mode: LockModeSchema,
+    reason: Type.Union([Type.String(), Type.Null()]),
+    lockedBy: Type.String(),
+    lockedAt: Timestamp,
+    expiresAt: Type.Union([Timestamp, Type.Null()])
+  })),
+  nextCursor: Type.Union([Type.String(), Type.Null()])
+})
+
+/** Every error body: `{ statusCode, code, error, message }`. */
+export const ErrorSchema = Type.Object({
+  statusCode: Type.Integer(),
+  code: Type.String(),
+  error: Type.String(),
+  message: Type.String()
+})
+
+/** Refusals by the guard carry which database and why. */
+export const RefusalSchema = Type.Object({
+  statusCode: Type.Integer(),
+  code: Type.String(),
+  error: Type.String(),
+  message: Type.String(),
+  database: Type.Optional(Type.String()),
+  operation: Type.Optional(Type.String()),
+  reason: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  retryAfter: Type.Optional(Type.Integer())
+})

@@ -1,0 +1,143 @@
+// Lock, unlock, status and list: the operations behind both the routes and the decorator.
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type {
+  LockList, LockMode, LockRecord, LockStatus, LockStore, ResolvedDatabase
+} from '../types/index.js'
+import {
+  DatabaseNotFoundError, InvalidDatabaseNameError, InvalidRequestError, LockConflictError, LockStoreUnavailableError
+} from './errors.js'
+import { displayName } from './names.js'
+import type { ResolvedOptions } from './options.js'
+import type { LockView } from './view.js'
+
+export interface LockInput {
+  mode: LockMode
+  reason?: string
+  ttl?: number
+  by: string
+}
+
+/** Errors this plugin made on purpose go to the client; anything else is a store failure. */
+function isOwnError (err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && !code.startsWith('SQLITE') && (err as { statusCode?: unknown }).statusCode !== undefined
+}
+
+function toInfo (record: LockRecord): LockStatus['locks'][number] {
+  return {
+    mode: record.mode,
+    reason: record.reason,
+    lockedBy: record.lockedBy,
+    lockedAt: new Date(record.lockedAt).toISOString(),
+    expiresAt: record.expiresAt === null ? null : new Date(record.expiresAt).toISOString()
+  }
+}
+
+export function encodeCursor (record: LockRecord): string {
+  return Buffer.from(JSON.stringify([record.database, record.mode])).toString('base64url')
+}
+
+export function decodeCursor (cursor: string): { database: string, mode: LockMode } {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && (value[1] === 'delete' || value[1] === 'write')) {
+      return { database: value[0], mode: value[1] }
+    }
+  } catch {}
+  throw new InvalidRequestError('The cursor is not valid: pass the nextCursor of the previous page unchanged, or leave it out to start over')
+}
+
+export class LockService {
+  constructor (
+    private readonly options: ResolvedOptions,
+    private readonly store: LockStore,
+    private readonly view: LockView,
+    private readonly log: FastifyBaseLogger
+  ) {}
+
+  /** Runs a store operation; failures become 503 LOCK_STORE_UNAVAILABLE with the cause only in the log. */
+  private async usingStore<T> (what: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation()
+    } catch (err) {
+      if (isOwnError(err)) throw err
+      this.log.error({ err }, `database-lock: the lock store failed while trying to ${what}`)
+      throw new LockStoreUnavailableError()
+    }
+  }
+
+  /** Checks the name and asks the host which database it is; throws 400 or 404. */
+  async resolve (name: string, request?: FastifyRequest): Promise<ResolvedDatabase> {
+    const problem = this.options.validateName(name)
+    if (problem !== null) throw new InvalidDatabaseNameError(displayName(String(name)), problem)
+    const target = await this.options.resolveDatabase(name, request)
+    if (target === null || target === undefined) throw new DatabaseNotFoundError(displayName(name))
+    return target
+  }
+
+  async lock (target: ResolvedDatabase, input: LockInput): Promise<LockStatus> {
+    const database = target.id
+    const now = this.options.now()
+    const ttlSeconds = input.ttl ?? (input.mode === 'write' ? this.options.writeLockTtl : undefined)
+    const result = await this.usingStore('take a lock', () => this.store.acquire({
+      database,
+      mode: input.mode,
+      reason: input.reason ?? null,
+      lockedBy: input.by,
+      now,
+      expiresAt: ttlSeconds === undefined ? null : now + ttlSeconds * 1000,
+      refreshReason: input.reason !== undefined,
+      refreshExpiry: input.ttl !== undefined
+    }))
+    let keep = false
+    try {
+      await this.usingStore('apply a new lock', () => this.view.refresh(true))
+      const drained = await this.usingStore('wait for in-flight operations', () =>
+        this.view.waitForDrain(database, result.version, this.options.drainTimeout))
+      if (!drained) throw new LockConflictError(displayName(database), this.options.drainTimeout)
+      // An operation that finished while we waited may have deleted the database.
+      const still = await this.options.resolveDatabase(database)
+      if (still === null || still === undefined || still.id !== database) throw new DatabaseNotFoundError(displayName(database))
+      keep = true
+    } finally {
+      if (!keep && result.created) await this.rollback(database, input.mode, result.rowId)
+    }
+    return this.status(target)
+  }
+
+  private async rollback (database: string, mode: LockMode, rowId: number): Promise<void> {
+    try {
+      await this.store.release(database, mode, rowId)
+      await this.view.refresh(true)
+    } catch (err) {
+      // The lock stays until unlocked or expired: it over-blocks, never under-blocks.
+      this.log.error({ err, database, mode }, 'database-lock: could not roll back a lock that was not granted')
+    }
+  }
+
+  async unlock (target: ResolvedDatabase, mode: LockMode): Promise<LockStatus> {
+    await this.usingStore('remove a lock', () => this.store.release(target.id, mode))
+    try {
+      await this.view.refresh(true)
+    } catch (err) {
+      // The unlock is committed; a stale local view only over-blocks until the next refresh.
+      this.log.warn({ err }, 'database-lock: unlocked, but refreshing the local view failed')
+    }
+    return this.status(target)
+  }
+
+  async status (target: ResolvedDatabase): Promise<LockStatus> {
+    const rows = await this.usingStore('read locks', () => this.store.locksOf(target.id, this.options.now()))
+    return { database: target.id, locked: rows.length > 0, locks: rows.map(toInfo) }
+  }
+
+  async list (limit: number, cursor: string | undefined): Promise<LockList> {
+    const after = cursor === undefined ? null : decodeCursor(cursor)
+    const rows = await this.usingStore('list locks', () => this.store.list({ limit: limit + 1, after, now: this.options.now() }))
+    const page = rows.slice(0, limit)
+    return {
+      locks: page.map((row) => ({ database: row.database, ...toInfo(row) })),
+      nextCursor: rows.length > limit ? encodeCursor(page[page.length - 1]) : null
+    }
+  }
+}

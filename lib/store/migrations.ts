@@ -1,0 +1,55 @@
+// Numbered schema migrations of the SQLite lock store, tracked by PRAGMA user_version.
+// Append only: a shipped migration is never edited, a change is a new number.
+export interface Migration {
+  version: number
+  description: string
+  sql: string
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'locks by database and mode, change journal, process registry',
+    sql: `
+      CREATE TABLE locks (
+        database   TEXT    NOT NULL,
+        mode       TEXT    NOT NULL CHECK (mode IN ('delete', 'write')),
+        reason     TEXT,
+        locked_by  TEXT    NOT NULL,
+        locked_at  INTEGER NOT NULL,
+        expires_at INTEGER,
+        PRIMARY KEY (database, mode)
+      );
+      CREATE INDEX locks_by_expiry ON locks (expires_at) WHERE expires_at IS NOT NULL;
+
+      -- One row per change of a database's locks; versions only grow.
+      CREATE TABLE lock_changes (
+        version    INTEGER PRIMARY KEY AUTOINCREMENT,
+        database   TEXT    NOT NULL,
+        changed_at INTEGER NOT NULL
+      );
+
+      CREATE TABLE store_meta (
+        key   TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      -- Every process that guards requests with this store, and what it has seen.
+      CREATE TABLE processes (
+        id              TEXT    PRIMARY KEY,
+        pid             INTEGER NOT NULL,
+        applied_version INTEGER NOT NULL,
+        heartbeat_at    INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      -- Databases on which a process still runs an operation that a current lock blocks.
+      CREATE TABLE draining (
+        process_id TEXT NOT NULL,
+        database   TEXT NOT NULL,
+        PRIMARY KEY (database, process_id)
+      ) WITHOUT ROWID;
+    `
+  }
+]
+
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version

@@ -1,0 +1,293 @@
+// The embedded LockStore: one SQLite file shared by every process on the host.
+import { mkdirSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import Database from 'better-sqlite3'
+import type {
+  AcquireInput, AcquireResult, DrainState, LockMode, LockRecord, LockStore, ProcessReport, StoreChanges
+} from '../../types/index.js'
+import { StoreTooNewError } from '../errors.js'
+import { LATEST_VERSION, MIGRATIONS, type Migration } from './migrations.js'
+
+export interface SqliteLockStoreOptions {
+  /** File of the store; its folder is created when missing. */
+  path: string
+  /** How long a write waits for another process's write, ms. Default 5000. */
+  busyTimeout?: number
+  /** How long the change journal is kept, ms; a process further behind reloads everything. Default 10 min. */
+  journalRetention?: number
+  /** Migrations to apply (tests open files at older levels). Default: all. */
+  migrations?: readonly Migration[]
+}
+
+interface LockRow {
+  rowid: number
+  database: string
+  mode: LockMode
+  reason: string | null
+  locked_by: string
+  locked_at: number
+  expires_at: number | null
+}
+
+const LIVE = '(expires_at IS NULL OR expires_at > @now)'
+
+function toRecord (row: LockRow): LockRecord {
+  return {
+    database: row.database,
+    mode: row.mode,
+    reason: row.reason,
+    lockedBy: row.locked_by,
+    lockedAt: row.locked_at,
+    expiresAt: row.expires_at
+  }
+}
+
+/** Opens `path`, refusing (and not touching) a file written by a newer version. */
+function openDatabase (path: string, busyTimeout: number, migrations: readonly Migration[]): Database.Database {
+  mkdirSync(dirname(resolve(path)), { recursive: true })
+  const db = new Database(path, { timeout: busyTimeout })
+  try {
+    const latest = migrations.length === 0 ? 0 : migrations[migrations.length - 1].version
+    // Read the version before any pragma that writes, so a newer file stays byte-for-byte as it was.
+    const found = db.pragma('user_version', { simple: true }) as number
+    if (found > latest) throw new StoreTooNewError(path, found, latest)
+    db.pragma('journal_mode = WAL')
+    db.pragma('synchronous = FULL')
+    db.pragma(`busy_timeout = ${Math.trunc(busyTimeout)}`)
+    migrate(db, path, migrations, latest)
+    return db
+  } catch (err) {
+    db.close()
+    throw err
+  }
+}
+
+function migrate (db: Database.Database, path: string, migrations: readonly Migration[], latest: number): void {
+  // IMMEDIATE takes the write lock first, so processes starting together migrate once.
+  db.transaction(() => {
+    const current = db.pragma('user_version', { simple: true }) as number
+    if (current > latest) throw new StoreTooNewError(path, current, latest)
+    for (const migration of migrations) {
+      if (migration.version <= current) continue
+      db.exec(migration.sql)
+      db.pragma(`user_version = ${migration.version}`)
+    }
+  }).immediate()
+}
+
+export class SqliteLockStore implements LockStore {
+  readonly path: string
+  readonly db: Database.Database
+  private readonly journalRetention: number
+  private lastDataVersion = -1
+  private readonly statements
+
+  constructor (options: SqliteLockStoreOptions) {
+    this.path = options.path
+    this.journalRetention = options.journalRetention ?? 10 * 60_000
+    this.db = openDatabase(options.path, options.busyTimeout ?? 5000, options.migrations ?? MIGRATIONS)
+    const db = this.db
+    this.statements = {
+      getLock: db.prepare<[string, string], LockRow>('SELECT rowid, * FROM locks WHERE database = ? AND mode = ?'),
+      insertLock: db.prepare('INSERT INTO locks (database, mode, reason, locked_by, locked_at, expires_at) VALUES (@database, @mode, @reason, @lockedBy, @now, @expiresAt)'),
+      updateLock: db.prepare('UPDATE locks SET reason = @reason, expires_at = @expiresAt WHERE rowid = @rowid'),
+      deleteLock: db.prepare('DELETE FROM locks WHERE database = ? AND mode = ?'),
+      deleteLockRow: db.prepare('DELETE FROM locks WHERE database = ? AND mode = ? AND rowid = ?'),
+      locksOf: db.prepare<{ database: string, now: number }, LockRow>(`SELECT rowid, * FROM locks WHERE database = @database AND ${LIVE} ORDER BY mode`),
+      listFirst: db.prepare<{ now: number, limit: number }, LockRow>(`SELECT rowid, * FROM locks WHERE ${LIVE} ORDER BY database, mode LIMIT @limit`),
+      listAfter: db.prepare<{ now: number, limit: number, database: string, mode: string }, LockRow>(
+        `SELECT rowid, * FROM locks WHERE (database, mode) > (@database, @mode) AND ${LIVE} ORDER BY database, mode LIMIT @limit`
+      ),
+      expired: db.prepare<{ now: number }, { database: string }>('SELECT DISTINCT database FROM locks WHERE expires_at IS NOT NULL AND expires_at <= @now'),
+      deleteExpired: db.prepare('DELETE FROM locks WHERE expires_at IS NOT NULL AND expires_at <= @now'),
+      live: db.prepare<{ now: number }, LockRow>(`SELECT rowid, * FROM locks WHERE ${LIVE}`),
+      journal: db.prepare('INSERT INTO lock_changes (database, changed_at) VALUES (?, ?)'),
+      version: db.prepare<[], { version: number }>("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'lock_changes'), 0) AS version"),
+      prunedThrough: db.prepare<[], { value: number }>("SELECT value FROM store_meta WHERE key = 'pruned_through'"),
+      setPrunedThrough: db.prepare("INSERT INTO store_meta (key, value) VALUES ('pruned_through', ?) ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)"),
+      lastOldChange: db.prepare<[number], { version: number | null }>('SELECT max(version) AS version FROM lock_changes WHERE changed_at < ?'),
+      pruneJournal: db.prepare('DELETE FROM lock_changes WHERE version <= ?'),
+      changedDatabases: db.prepare<[number], { database: string }>('SELECT DISTINCT database FROM lock_changes WHERE version > ?'),
+      locksIn: db.prepare<{ databases: string, now: number }, LockRow>(
+        `SELECT rowid, * FROM locks WHERE database IN (SELECT value FROM json_each(@databases)) AND ${LIVE}`
+      ),
+      upsertProcess: db.prepare(
+        'INSERT INTO processes (id, pid, applied_version, heartbeat_at) VALUES (@processId, @pid, @appliedVersion, @heartbeatAt) ' +
+        'ON CONFLICT (id) DO UPDATE SET applied_version = excluded.applied_version, heartbeat_at = excluded.heartbeat_at'
+      ),
+      clearDraining: db.prepare('DELETE FROM draining WHERE process_id = ?'),
+      addDraining: db.prepare('INSERT OR IGNORE INTO draining (process_id, database) VALUES (?, ?)'),
+      lagging: db.prepare<{ version: number, liveSince: number, except: string }, { n: number }>(
+        'SELECT count(*) AS n FROM processes WHERE heartbeat_at >= @liveSince AND applied_version < @version AND id != @except'
+      ),
+      drainingOn: db.prepare<{ database: string, liveSince: number, except: string }, { n: number }>(
+        'SELECT count(*) AS n FROM draining d JOIN processes p ON p.id = d.process_id ' +
+        'WHERE d.database = @database AND p.heartbeat_at >= @liveSince AND p.id != @except'
+      ),
+      forgetProcess: db.prepare('DELETE FROM processes WHERE id = ?'),
+      reapProcesses: db.prepare('DELETE FROM processes WHERE heartbeat_at < ?'),
+      reapDraining: db.prepare('DELETE FROM draining WHERE process_id NOT IN (SELECT id FROM processes)')
+    }
+  }
+
+  private currentVersion (): number {
+    return this.statements.version.get()?.version ?? 0
+  }
+
+  async acquire (input: AcquireInput): Promise<AcquireResult> {
+    const s = this.statements
+    return this.db.transaction((): AcquireResult => {
+      const existing = s.getLock.get(input.database, input.mode)
+      const live = existing !== undefined && (existing.expires_at === null || existing.expires_at > input.now)
+      if (existing !== undefined && live) {
+        const reason = input.refreshReason ? input.reason : existing.reason
+        const expiresAt = input.refreshExpiry ? input.expiresAt : existing.expires_at
+        if (reason !== existing.reason || expiresAt !== existing.expires_at) {
+          s.updateLock.run({ rowid: existing.rowid, reason, expiresAt })
+          s.journal.run(input.database, Date.now())
+        }
+        const row = { ...existing, reason, expires_at: expiresAt }
+        return { record: toRecord(row), created: false, version: this.currentVersion(), rowId: existing.rowid }
+      }
+      // An expired row is dead: replace it rather than refresh it.
+      if (existing !== undefined) s.deleteLock.run(input.database, input.mode)
+      const info = s.insertLock.run({
+        database: input.database,
+        mode: input.mode,
+        reason: input.reason,
+        lockedBy: input.lockedBy,
+        now: input.now,
+        expiresAt: input.expiresAt
+      })
+      s.journal.run(input.database, Date.now())
+      return {
+        record: {
+          database: input.database,
+          mode: input.mode,
+          reason: input.reason,
+          lockedBy: input.lockedBy,
+          lockedAt: input.now,
+          expiresAt: input.expiresAt
+        },
+        created: true,
+        version: this.currentVersion(),
+        rowId: Number(info.lastInsertRowid)
+      }
+    }).immediate()
+  }
+
+  async release (database: string, mode: LockMode, rowId?: number): Promise<{ released: boolean, version: number }> {
+    const s = this.statements
+    return this.db.transaction(() => {
+      const info = rowId === undefined
+        ? s.deleteLock.run(database, mode)
+        : s.deleteLockRow.run(database, mode, rowId)
+      if (info.changes > 0) s.journal.run(database, Date.now())
+      return { released: info.changes > 0, version: this.currentVersion() }
+    }).immediate()
+  }
+
+  async locksOf (database: string, now: number): Promise<LockRecord[]> {
+    return this.statements.locksOf.all({ database, now }).map(toRecord)
+  }
+
+  async list (options: { limit: number, after: { database: string, mode: LockMode } | null, now: number }): Promise<LockRecord[]> {
+    const { limit, after, now } = options
+    const rows = after === null
+      ? this.statements.listFirst.all({ now, limit })
+      : this.statements.listAfter.all({ now, limit, database: after.database, mode: after.mode })
+    return rows.map(toRecord)
+  }
+
+  async purgeExpired (now: number): Promise<number> {
+    const s = this.statements
+    return this.db.transaction(() => {
+      const databases = s.expired.all({ now })
+      if (databases.length === 0) return 0
+      const removed = s.deleteExpired.run({ now }).changes
+      const at = Date.now()
+      for (const { database } of databases) s.journal.run(database, at)
+      this.pruneJournal(at)
+      return removed
+    }).immediate()
+  }
+
+  /** Drops journal rows older than the retention; later readers that needed them take a snapshot. */
+  private pruneJournal (at: number): void {
+    const s = this.statements
+    const through = s.lastOldChange.get(at - this.journalRetention)?.version
+    if (through === null || through === undefined) return
+    s.pruneJournal.run(through)
+    s.setPrunedThrough.run(through)
+  }
+
+  async snapshot (now: number): Promise<{ version: number, rows: LockRecord[] }> {
+    return this.db.transaction(() => ({
+      version: this.currentVersion(),
+      rows: this.statements.live.all({ now }).map(toRecord)
+    })).deferred()
+  }
+
+  async hasChanged (): Promise<boolean> {
+    // data_version moves when another connection commits; our own writes are applied directly.
+    const dataVersion = this.db.pragma('data_version', { simple: true }) as number
+    const changed = dataVersion !== this.lastDataVersion
+    this.lastDataVersion = dataVersion
+    return changed
+  }
+
+  async changesSince (version: number, now: number): Promise<StoreChanges | null> {
+    const s = this.statements
+    return this.db.transaction((): StoreChanges | null => {
+      const current = this.currentVersion()
+      if (current === version) return { version, databases: [], rows: [] }
+      const prunedThrough = s.prunedThrough.get()?.value ?? 0
+      if (version < prunedThrough) return null
+      const databases = s.changedDatabases.all(version).map((row) => row.database)
+      const rows = databases.length === 0
+        ? []
+        : s.locksIn.all({ databases: JSON.stringify(databases), now }).map(toRecord)
+      return { version: current, databases, rows }
+    }).deferred()
+  }
+
+  async report (report: ProcessReport): Promise<void> {
+    const s = this.statements
+    this.db.transaction(() => {
+      s.upsertProcess.run(report)
+      s.clearDraining.run(report.processId)
+      for (const database of report.draining) s.addDraining.run(report.processId, database)
+    }).immediate()
+  }
+
+  async drainState (database: string, version: number, liveSince: number, exceptProcessId = ''): Promise<DrainState> {
+    const s = this.statements
+    return this.db.transaction(() => ({
+      lagging: s.lagging.get({ version, liveSince, except: exceptProcessId })?.n ?? 0,
+      draining: s.drainingOn.get({ database, liveSince, except: exceptProcessId })?.n ?? 0
+    })).deferred()
+  }
+
+  async forgetProcess (processId: string): Promise<void> {
+    const s = this.statements
+    this.db.transaction(() => {
+      s.forgetProcess.run(processId)
+      s.clearDraining.run(processId)
+    }).immediate()
+  }
+
+  async reapProcesses (before: number): Promise<number> {
+    const s = this.statements
+    return this.db.transaction(() => {
+      const removed = s.reapProcesses.run(before).changes
+      if (removed > 0) s.reapDraining.run()
+      return removed
+    }).immediate()
+  }
+
+  async close (): Promise<void> {
+    if (this.db.open) this.db.close()
+  }
+}
+
+export { LATEST_VERSION }

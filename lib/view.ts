@@ -1,0 +1,219 @@
+// This process's in-memory view of live locks, the guarded operations it has in
+// flight, and the protocol that keeps both in step with every other process.
+import { randomBytes } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
+import type { FastifyBaseLogger } from 'fastify'
+import type { LockRecord, LockStore } from '../types/index.js'
+
+/** What a guarded route does to a database: destroy it (delete, reset) or change it. */
+export type OperationKind = 'destructive' | 'write'
+
+interface ViewLocks {
+  /** Expiry of the delete lock (Infinity: never); undefined when none. */
+  deleteUntil?: number
+  write?: { until: number, reason: string | null }
+}
+
+interface InFlight {
+  destructive: number
+  write: number
+}
+
+export interface Verdict {
+  deleteLocked: boolean
+  write: { until: number, reason: string | null } | null
+}
+
+const UNLOCKED: Verdict = Object.freeze({ deleteLocked: false, write: null })
+
+export interface LockViewOptions {
+  store: LockStore
+  now: () => number
+  log: FastifyBaseLogger
+  pollInterval: number
+  heartbeatInterval: number
+  processTimeout: number
+  maxStaleness: number
+}
+
+function sleep (ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+export class LockView {
+  readonly processId = randomBytes(8).toString('hex')
+  private readonly locks = new Map<string, ViewLocks>()
+  private readonly inFlight = new Map<string, InFlight>()
+  private appliedVersion = 0
+  /** performance.now() at the start of the last refresh that fully succeeded. */
+  private freshAt = -Infinity
+  private lastReportAt = -Infinity
+  private reportedDraining = ''
+  private reportedVersion = -1
+  private reportWanted = false
+  private running: Promise<void> | null = null
+  private timer: NodeJS.Timeout | null = null
+  private stopped = false
+
+  constructor (private readonly options: LockViewOptions) {}
+
+  /** Loads every live lock and announces this process; call before serving. */
+  async start (): Promise<void> {
+    await this.refresh(true)
+    this.timer = setInterval(() => { this.tick() }, this.options.pollInterval)
+    this.timer.unref()
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    if (this.timer !== null) clearInterval(this.timer)
+    this.timer = null
+    if (this.running !== null) await this.running.catch(() => {})
+  }
+
+  get size (): number {
+    return this.locks.size
+  }
+
+  /** True when the view was refreshed recently enough to be trusted without I/O. */
+  isFresh (): boolean {
+    return performance.now() - this.freshAt <= this.options.maxStaleness
+  }
+
+  /** The locks that apply to `database` now. No I/O: this is the request path. */
+  check (database: string): Verdict {
+    const entry = this.locks.get(database)
+    if (entry === undefined) return UNLOCKED
+    const now = this.options.now()
+    const deleteLocked = entry.deleteUntil !== undefined && entry.deleteUntil > now
+    const write = entry.write !== undefined && entry.write.until > now ? entry.write : null
+    return deleteLocked || write !== null ? { deleteLocked, write } : UNLOCKED
+  }
+
+  enter (database: string, kind: OperationKind): void {
+    let counts = this.inFlight.get(database)
+    if (counts === undefined) {
+      counts = { destructive: 0, write: 0 }
+      this.inFlight.set(database, counts)
+    }
+    counts[kind]++
+  }
+
+  leave (database: string, kind: OperationKind): void {
+    const counts = this.inFlight.get(database)
+    if (counts === undefined) return
+    counts[kind]--
+    if (counts.destructive <= 0 && counts.write <= 0) this.inFlight.delete(database)
+    // Someone may be waiting for this database to drain: tell the store soon.
+    if (this.reportedDraining !== '' && !this.reportWanted) {
+      this.reportWanted = true
+      setImmediate(() => { this.tick() })
+    }
+  }
+
+  /** Whether this process runs an operation on `database` that a current lock blocks. */
+  isDraining (database: string): boolean {
+    const counts = this.inFlight.get(database)
+    if (counts === undefined) return false
+    const verdict = this.check(database)
+    return (verdict.deleteLocked && counts.destructive > 0) ||
+      (verdict.write !== null && counts.destructive + counts.write > 0)
+  }
+
+  private drainingList (): string[] {
+    const list: string[] = []
+    for (const database of this.inFlight.keys()) {
+      if (this.isDraining(database)) list.push(database)
+    }
+    return list.sort()
+  }
+
+  private tick (): void {
+    if (this.running !== null || this.stopped) return
+    this.refresh(false).catch((err: unknown) => {
+      this.options.log.warn({ err }, 'database-lock: refreshing the lock view failed; guarded requests fail closed until it recovers')
+    })
+  }
+
+  /**
+   * Brings the view up to date with the store and reports this process's state.
+   * Concurrent callers share one run; `force` reads the store even if nothing seems changed.
+   */
+  refresh (force: boolean): Promise<void> {
+    if (this.running !== null) {
+      // Whoever asks during a run needs what was committed before asking: run once more after.
+      return this.running.then(() => this.refresh(force), () => this.refresh(force))
+    }
+    const run = this.refreshOnce(force).finally(() => { this.running = null })
+    this.running = run
+    return run
+  }
+
+  private async refreshOnce (force: boolean): Promise<void> {
+    const startedAt = performance.now()
+    const { store } = this.options
+    const changed = await store.hasChanged()
+    if (force || changed) {
+      const changes = await store.changesSince(this.appliedVersion, this.options.now())
+      if (changes === null) {
+        const snapshot = await store.snapshot(this.options.now())
+        this.locks.clear()
+        this.applyRows(snapshot.rows)
+        this.appliedVersion = snapshot.version
+      } else if (changes.version !== this.appliedVersion) {
+        for (const database of changes.databases) this.locks.delete(database)
+        this.applyRows(changes.rows)
+        this.appliedVersion = changes.version
+      }
+    }
+    const draining = this.drainingList().join('\n')
+    const heartbeatDue = startedAt - this.lastReportAt >= this.options.heartbeatInterval
+    // Report only what others wait for: a new version, a change in draining, or a due heartbeat.
+    // (Reporting on every change seen would make processes answer each other's reports forever.)
+    if (force || heartbeatDue || this.reportWanted || draining !== this.reportedDraining || this.appliedVersion !== this.reportedVersion) {
+      this.reportWanted = false
+      await store.report({
+        processId: this.processId,
+        pid: process.pid,
+        appliedVersion: this.appliedVersion,
+        draining: draining === '' ? [] : draining.split('\n'),
+        heartbeatAt: Date.now()
+      })
+      this.reportedDraining = draining
+      this.reportedVersion = this.appliedVersion
+      this.lastReportAt = startedAt
+    }
+    this.freshAt = startedAt
+  }
+
+  private applyRows (rows: LockRecord[]): void {
+    for (const row of rows) {
+      let entry = this.locks.get(row.database)
+      if (entry === undefined) {
+        entry = {}
+        this.locks.set(row.database, entry)
+      }
+      const until = row.expiresAt ?? Infinity
+      if (row.mode === 'delete') entry.deleteUntil = until
+      else entry.write = { until, reason: row.reason }
+    }
+  }
+
+  /**
+   * Waits until every live process has applied `version` and none (this one
+   * included) still runs an operation on `database` that the locks block.
+   * Resolves false when `timeout` ms pass first.
+   */
+  async waitForDrain (database: string, version: number, timeout: number): Promise<boolean> {
+    const deadline = performance.now() + timeout
+    const { store, processTimeout } = this.options
+    for (let pause = 1; ; pause = Math.min(pause * 2, 10)) {
+      if (!this.isDraining(database)) {
+        const state = await store.drainState(database, version, Date.now() - processTimeout, this.processId)
+        if (state.lagging === 0 && state.draining === 0) return true
+      }
+      if (performance.now() >= deadline) return false
+      await sleep(pause)
+    }
+  }
+}

@@ -1,0 +1,207 @@
+// The public type contract of fastify-database-lock: what hosts write against.
+// Implementation files import from here; nothing here has runtime code.
+import type { FastifyRequest } from 'fastify'
+import type { FastifyAuthFunction } from '@fastify/auth'
+
+/** `delete` refuses deletes and resets (403); `write` refuses every guarded write (503). */
+export type LockMode = 'delete' | 'write'
+
+/** How a route is treated by the guard; `false` opts a route out. */
+export type RouteLockClass = 'delete' | 'reset' | 'write' | 'read' | false
+
+/** One live lock as the store keeps it. Times are milliseconds since the epoch. */
+export interface LockRecord {
+  database: string
+  mode: LockMode
+  reason: string | null
+  lockedBy: string
+  lockedAt: number
+  expiresAt: number | null
+}
+
+/** One lock as the HTTP API and the decorator return it. */
+export interface LockInfo {
+  mode: LockMode
+  reason: string | null
+  lockedBy: string
+  lockedAt: string
+  expiresAt: string | null
+}
+
+export interface LockStatus {
+  database: string
+  locked: boolean
+  locks: LockInfo[]
+}
+
+export interface ListedLock extends LockInfo {
+  database: string
+}
+
+export interface LockList {
+  locks: ListedLock[]
+  /** Pass back as `cursor` for the next page; null on the last page. */
+  nextCursor: string | null
+}
+
+/** What the host's `resolveDatabase` answers: one canonical id and its owner. */
+export interface ResolvedDatabase {
+  id: string
+  owner: string
+}
+
+export interface LockOptions {
+  mode?: LockMode
+  reason?: string
+  /** Seconds until the lock lifts by itself (1 to 31,536,000). */
+  ttl?: number
+  /** Who takes the lock; recorded as `lockedBy`. Defaults to `'program'`. */
+  by?: string
+}
+
+export interface UnlockOptions {
+  mode?: LockMode
+}
+
+export interface ListOptions {
+  limit?: number
+  cursor?: string
+}
+
+/** `fastify.databaseLock`: the routes' operations for programs. */
+export interface DatabaseLockDecorator {
+  lock(database: string, options?: LockOptions): Promise<LockStatus>
+  unlock(database: string, options?: UnlockOptions): Promise<LockStatus>
+  status(database: string): Promise<LockStatus>
+  list(options?: ListOptions): Promise<LockList>
+}
+
+/** A lock row to write: `expiresAt` null never expires. */
+export interface AcquireInput {
+  database: string
+  mode: LockMode
+  reason: string | null
+  lockedBy: string
+  now: number
+  expiresAt: number | null
+  /** On an existing lock: replace its reason / expiry (idempotent refresh). */
+  refreshReason: boolean
+  refreshExpiry: boolean
+}
+
+export interface AcquireResult {
+  record: LockRecord
+  /** True when this call created the row (false: it was already locked). */
+  created: boolean
+  /** Store version after the write; every process must reach it. */
+  version: number
+  /** Identifies the row this call created, to roll it back on a conflict. */
+  rowId: number
+}
+
+/** Changes since a version: the current live rows of each changed database. */
+export interface StoreChanges {
+  version: number
+  databases: string[]
+  rows: LockRecord[]
+}
+
+/** How far the other processes are from honouring a new lock. */
+export interface DrainState {
+  /** Live processes that have not applied the version yet. */
+  lagging: number
+  /** Live processes still running a blocked operation on the database. */
+  draining: number
+}
+
+export interface ProcessReport {
+  processId: string
+  pid: number
+  appliedVersion: number
+  /** Databases on which this process runs operations that a current lock blocks. */
+  draining: string[]
+  heartbeatAt: number
+}
+
+/**
+ * Where locks live. Every method may throw; the plugin turns a throw into
+ * 503 LOCK_STORE_UNAVAILABLE and never shows the cause to clients.
+ * `now` arguments come from the plugin's clock so expiry can be tested.
+ */
+export interface LockStore {
+  acquire(input: AcquireInput): Promise<AcquireResult>
+  /** Removes a lock; with `rowId`, only that very row (a rollback). */
+  release(database: string, mode: LockMode, rowId?: number): Promise<{ released: boolean, version: number }>
+  locksOf(database: string, now: number): Promise<LockRecord[]>
+  list(options: { limit: number, after: { database: string, mode: LockMode } | null, now: number }): Promise<LockRecord[]>
+  purgeExpired(now: number): Promise<number>
+
+  /** Every live lock, for a process's first view. */
+  snapshot(now: number): Promise<{ version: number, rows: LockRecord[] }>
+  /** Cheap: has anything been written since the last call? */
+  hasChanged(): Promise<boolean>
+  /** Lock changes after `version`, or null when they are no longer kept (take a snapshot). */
+  changesSince(version: number, now: number): Promise<StoreChanges | null>
+
+  report(report: ProcessReport): Promise<void>
+  drainState(database: string, version: number, liveSince: number, exceptProcessId?: string): Promise<DrainState>
+  forgetProcess(processId: string): Promise<void>
+  /** Removes rows of processes whose heartbeat is older than `before`. */
+  reapProcesses(before: number): Promise<number>
+
+  close(): Promise<void>
+}
+
+/** Options of the plugin. */
+export interface DatabaseLockOptions {
+  /** SQLite file for the lock store (created with its folder). Ignored when `store` is given. */
+  path?: string
+  /** A ready LockStore; the plugin does not close a store it did not open. */
+  store?: LockStore
+  /** Who is calling, or null when the request carries no credentials. */
+  principal: (request: FastifyRequest) => string | null | undefined | Promise<string | null | undefined>
+  /** Maps a name or an identity to the database's canonical id and owner, or null when unknown. */
+  resolveDatabase: (nameOrIdentity: string, request?: FastifyRequest) => ResolvedDatabase | null | undefined | Promise<ResolvedDatabase | null | undefined>
+  /** Service credential accepted in `X-Admin-Key`; unset disables it. */
+  adminKey?: string
+  /** Route prefix of the lock routes. Default `/v1/database`. */
+  prefix?: string
+  /** Path of the lock list route. Default `/v1/locks`; `false` leaves it out. */
+  listPath?: string | false
+  /** Route parameter that carries the database name. Default `name`. */
+  param?: string
+  /** Returns an error message for a bad name, or null. Default: the spec's name rules. */
+  validateName?: (name: string) => string | null
+  /** Let `write` checks through when the store cannot answer. `delete`/`reset` always fail closed. */
+  failOpen?: boolean
+  /** Default lifetime of a `write` lock, seconds. Default 7200. */
+  writeLockTtl?: number
+  /** Upper bound of `Retry-After`, seconds. Default 300. */
+  maxRetryAfter?: number
+  /** How long `lock` waits for in-flight blocked operations, ms. Default 10000. */
+  drainTimeout?: number
+  /** How often a process looks for changes in the store, ms. Default 10. */
+  pollInterval?: number
+  /** How often a process writes its heartbeat, ms. Default 500. */
+  heartbeatInterval?: number
+  /** A process silent for this long is treated as gone, ms. Default 5000. */
+  processTimeout?: number
+  /** A view older than this is refreshed before a check, and the check fails closed if that fails, ms. Default 1000. */
+  maxStaleness?: number
+  /** How often expired locks are removed from the store, ms. Default 60000. */
+  purgeInterval?: number
+  /** Extra @fastify/auth strategies for the lock routes, tried with `relation: 'or'`. */
+  authStrategies?: FastifyAuthFunction[]
+  /** Clock for lock times and expiry (tests). Default `Date.now`. */
+  now?: () => number
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    databaseLock: DatabaseLockDecorator
+  }
+  interface FastifyContextConfig {
+    /** How the database-lock guard treats this route. */
+    databaseLock?: RouteLockClass
+  }
+}
