@@ -114,7 +114,10 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
 
       const verdict = view.check(target.id)
       if (verdict.deleteLocked && kind === 'destructive') {
-        throw new DatabaseLockedError(displayName(target.id), `${prefix}/${encodeURIComponent(name)}/unlock`)
+        throw Object.assign(new DatabaseLockedError(displayName(target.id), `${prefix}/${encodeURIComponent(name)}/unlock`), {
+          database: target.id,
+          operation: routeClass
+        })
       }
       if (verdict.write !== null) {
         const seconds = Math.ceil((verdict.write.until - options.now()) / 1000)

@@ -107,6 +107,7 @@ export { databaseLock, databaseLock as fastifyDatabaseLock }
 export { SqliteLockStore, type SqliteLockStoreOptions } from './store/sqlite.js'
 export { checkDatabaseName } from './names.js'
 export { classifyRoute } from './guard.js'
+export { RefusalSchema as DatabaseLockRefusalSchema, LockStatusSchema, LockListSchema } from './schemas.js'
 export * as errors from './errors.js'
 export { InvalidOptionError }
 export type * from '../types/index.js'

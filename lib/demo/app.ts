@@ -105,7 +105,8 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
     return database
   }
 
-  const errors = { 401: DemoError, 403: DemoError, 404: DemoError }
+  // 403 and 503 are left to the lock plugin's refusal schema, which keeps `database`, `reason`, `retryAfter`.
+  const errors = { 401: DemoError, 404: DemoError }
 
   app.get('/health', { schema: { tags: ['service'], response: { 200: Type.Object({ status: Type.String() }) } } },
     async () => ({ status: 'ok' }))
