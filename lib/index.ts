@@ -6,6 +6,7 @@ import type { DatabaseLockDecorator, DatabaseLockOptions, LockMode } from '../ty
 import { createStrategies } from './auth.js'
 import { InvalidOptionError, InvalidRequestError } from './errors.js'
 import { installGuard } from './guard.js'
+import { MAX_NAME_LENGTH } from './names.js'
 import { resolveOptions } from './options.js'
 import { registerRoutes } from './routes.js'
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_REASON_LENGTH, MAX_TTL_SECONDS } from './schemas.js'
@@ -52,6 +53,11 @@ function createDecorator (service: LockService): DatabaseLockDecorator {
 
 async function databaseLockPlugin (fastify: FastifyInstance, rawOptions: DatabaseLockOptions): Promise<void> {
   const options = resolveOptions(rawOptions)
+  const maxParamLength = fastify.initialConfig.routerOptions?.maxParamLength ?? 100
+  if (maxParamLength < MAX_NAME_LENGTH) {
+    // Longer names would get Fastify's 404 before any route runs: say why once, at start.
+    fastify.log.warn(`database-lock: maxParamLength is ${maxParamLength}; database names may be ${MAX_NAME_LENGTH} characters. Create the server with Fastify({ routerOptions: { maxParamLength: 1024 } })`)
+  }
   const ownsStore = options.store === undefined
   const store = options.store ?? new SqliteLockStore({ path: options.path as string })
   const view = new LockView({

@@ -45,7 +45,8 @@ function refuse (reply: FastifyReply, statusCode: number, code: string, message:
 }
 
 export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInstance> {
-  const app = Fastify({ logger: settings.logger ?? false }).withTypeProvider<TypeBoxTypeProvider>()
+  // Names may be 255 characters, more once URL-encoded; Fastify's default limit is 100.
+  const app = Fastify({ logger: settings.logger ?? false, routerOptions: { maxParamLength: 1024 } }).withTypeProvider<TypeBoxTypeProvider>()
   const catalog = new Catalog(settings.dataDir)
   app.addHook('onClose', async () => { catalog.close() })
 
@@ -128,8 +129,9 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
     if (catalog.get(name) === null) {
       return reply.code(201).send(catalog.create(name, request.user.id, description))
     }
-    if (ownerOnly(request, reply) === null) return reply
-    return catalog.publish(name, description)
+    const database = ownerOnly(request, reply)
+    if (database === null) return reply
+    return catalog.publish(database.name, description)
   })
 
   app.get('/v1/database/:name', {
@@ -144,10 +146,11 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
       response: { 200: Type.Object({ deleted: Type.String() }), ...errors }
     }
   }, async (request, reply) => {
-    if (ownerOnly(request, reply) === null) return reply
+    const database = ownerOnly(request, reply)
+    if (database === null) return reply
     if (settings.deleteDelay !== undefined) await new Promise((resolve) => setTimeout(resolve, settings.deleteDelay))
-    catalog.remove(request.params.name)
-    return { deleted: request.params.name }
+    catalog.remove(database.name)
+    return { deleted: database.name }
   })
 
   app.post('/v1/database/:name/reset', {
@@ -159,8 +162,9 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
       response: { 200: Type.Object({ database: Type.String(), removedRows: Type.Integer() }), ...errors }
     }
   }, async (request, reply) => {
-    if (ownerOnly(request, reply) === null) return reply
-    return { database: request.params.name, removedRows: catalog.reset(request.params.name) }
+    const database = ownerOnly(request, reply)
+    if (database === null) return reply
+    return { database: database.name, removedRows: catalog.reset(database.name) }
   })
 
   app.post('/v1/database/:name/rows', {
@@ -172,8 +176,9 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
       response: { 201: Type.Object({ seq: Type.Integer() }), ...errors }
     }
   }, async (request, reply) => {
-    if (ownerOnly(request, reply) === null) return reply
-    return reply.code(201).send(catalog.insertRow(request.params.name, request.body))
+    const database = ownerOnly(request, reply)
+    if (database === null) return reply
+    return reply.code(201).send(catalog.insertRow(database.name, request.body))
   })
 
   app.get('/v1/database/:name/rows', {
@@ -188,8 +193,9 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
       }
     }
   }, async (request, reply) => {
-    if (ownerOnly(request, reply) === null) return reply
-    return { rows: catalog.rows(request.params.name, request.query.limit ?? 100) }
+    const database = ownerOnly(request, reply)
+    if (database === null) return reply
+    return { rows: catalog.rows(database.name, request.query.limit ?? 100) }
   })
 
   return app

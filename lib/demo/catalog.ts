@@ -44,7 +44,6 @@ export class Catalog {
     `)
     const db = this.db
     this.statements = {
-      byName: db.prepare<[string], DatabaseRow>('SELECT * FROM databases WHERE name = ?'),
       byNameOrId: db.prepare<[string, string], DatabaseRow>('SELECT * FROM databases WHERE name = ? OR id = ?'),
       insert: db.prepare('INSERT INTO databases (name, id, owner, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)'),
       update: db.prepare('UPDATE databases SET description = ?, updated_at = ? WHERE name = ?'),
@@ -70,12 +69,13 @@ export class Catalog {
     }
   }
 
-  get (name: string): HostedDatabase | null {
-    const row = this.statements.byName.get(name)
+  /** A database by its name or its identity (`db_…`). */
+  get (nameOrId: string): HostedDatabase | null {
+    const row = this.statements.byNameOrId.get(nameOrId, nameOrId)
     return row === undefined ? null : this.toDatabase(row)
   }
 
-  /** A database by its name or its identity (`db_…`). */
+  /** Just the name and owner, for the lock plugin's resolveDatabase. */
   find (nameOrId: string): { name: string, owner: string } | null {
     const row = this.statements.byNameOrId.get(nameOrId, nameOrId)
     return row === undefined ? null : { name: row.name, owner: row.owner }

@@ -1,0 +1,20 @@
+// Direct looks into a lock store file, to assert what a request did or did not change.
+import Database from 'better-sqlite3'
+import { join } from 'node:path'
+
+export function lockFile (dataDir: string): string {
+  return join(dataDir, 'database-locks.db')
+}
+
+/** Every row of the locks table and the journal length: a fingerprint of the store's content. */
+export function storeContent (dataDir: string): { locks: unknown[], changes: number } {
+  const db = new Database(lockFile(dataDir), { readonly: true, fileMustExist: true })
+  try {
+    return {
+      locks: db.prepare('SELECT * FROM locks ORDER BY database, mode').all(),
+      changes: (db.prepare('SELECT count(*) AS n FROM lock_changes').get() as { n: number }).n
+    }
+  } finally {
+    db.close()
+  }
+}

@@ -1,0 +1,83 @@
+// Database names: bad ones get 400 INVALID_DATABASE_NAME and change nothing.
+import t from 'tap'
+import { checkDatabaseName } from '../lib/names.js'
+import { createDatabases, startDemo } from './helpers/app.js'
+import { storeContent } from './helpers/store.js'
+
+const INVALID = [
+  ['empty segment', 'a..b'],
+  ['dot-dot', '..'],
+  ['leading dot', '.prod'],
+  ['trailing slash', 'prod/'],
+  ['empty slash segment', 'team//prod'],
+  ['uppercase', 'Prod'],
+  ['64-char segment', 'a'.repeat(64)],
+  ['256 chars in all', ['a'.repeat(51), 'b'.repeat(50), 'c'.repeat(50), 'd'.repeat(50), 'e'.repeat(51)].join('.')],
+  ['unicode', 'prød'],
+  ['emoji', 'db🔥'],
+  ['NUL byte', 'prod\u0000'],
+  ['space', 'my db'],
+  ['leading space', ' prod'],
+  ['leading dash', '-prod'],
+  ['leading underscore', '_prod'],
+  ['segment starting with dash', 'team/-prod'],
+  ['colon', 'prod:1'],
+  ['percent', 'prod%'],
+  ['backslash', 'team\\prod'],
+  ['tab', 'prod\tx'],
+  ['newline', 'prod\n'],
+  ['plus', 'a+b'],
+  ['quote', 'a"b'],
+  ['at sign', 'a@b']
+] as const
+
+t.test('the name rules', async (t) => {
+  for (const good of ['prod', 'team/prod', 'eu.team_1/prod-2', '0', 'a'.repeat(63), `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(63)}`]) {
+    t.equal(checkDatabaseName(good), null, `valid: ${good.slice(0, 40)}`)
+  }
+  t.equal(INVALID.find(([label]) => label === '256 chars in all')?.[1].length, 256)
+  for (const [label, name] of INVALID) t.type(checkDatabaseName(name), 'string', `invalid: ${label}`)
+})
+
+t.test('every bad name is refused with 400 and the store is unchanged', async (t) => {
+  const demo = await startDemo(t)
+  await createDatabases(demo, ['prod'])
+  await demo.as('alice', 'POST', '/v1/database/prod/lock', { reason: 'baseline' })
+  const before = storeContent(demo.dataDir)
+  for (const [label, name] of INVALID) {
+    for (const [method, suffix, body] of [['POST', '/lock', { mode: 'write' }], ['POST', '/unlock', undefined], ['GET', '/lock', undefined]] as const) {
+      // Dots are sent encoded too, so that ".." reaches the route instead of being resolved away.
+      const res = await demo.as('alice', method, `/v1/database/${encodeURIComponent(name).replace(/\./g, '%2E')}${suffix}`, body)
+      if (name === '..') {
+        // The router resolves ".." (even as %2E%2E) before matching: no lock route is ever reached.
+        t.equal(res.statusCode, 404, `${label}: never reaches a route`)
+        t.match(res.json().message, /^Route .* not found$/)
+        continue
+      }
+      t.equal(res.statusCode, 400, `${label}: ${method} ${suffix}`)
+      t.equal(res.json().code, 'INVALID_DATABASE_NAME', `${label}: code`)
+      t.notMatch(res.json().message, /SQL|at .*\.ts:/, `${label}: nothing internal in the message`)
+    }
+    const del = await demo.as('alice', 'DELETE', `/v1/database/${encodeURIComponent(name).replace(/\./g, '%2E')}`)
+    t.equal(del.statusCode, name === '..' ? 404 : 400, `${label}: DELETE refused`)
+  }
+  t.same(storeContent(demo.dataDir), before, 'no lock row or journal entry was written')
+})
+
+t.test('the 400 message says what a valid name looks like', async (t) => {
+  const demo = await startDemo(t)
+  const res = await demo.as('alice', 'POST', '/v1/database/Prod/lock')
+  t.equal(res.statusCode, 400)
+  t.match(res.json().message, /Invalid database name "Prod": use lowercase letters, digits/)
+})
+
+t.test('a name with "/" travels as %2F and locks that database', async (t) => {
+  const demo = await startDemo(t)
+  await createDatabases(demo, ['team/prod'])
+  const lock = await demo.as('alice', 'POST', '/v1/database/team%2Fprod/lock')
+  t.equal(lock.statusCode, 200)
+  t.equal(lock.json().database, 'team/prod')
+  const del = await demo.as('alice', 'DELETE', '/v1/database/team%2Fprod')
+  t.equal(del.statusCode, 403)
+  t.match(del.json().message, /POST \/v1\/database\/team%2Fprod\/unlock/, 'the unlock route is given URL-encoded')
+})
