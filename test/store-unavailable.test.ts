@@ -1,0 +1,50 @@
+// When the store cannot answer: fail closed (503), except write checks under failOpen.
+import t from 'tap'
+import { SqliteLockStore } from '../lib/store/sqlite.js'
+import { databaseLock, hostOptions, newHost } from './helpers/host.js'
+import { tempDir } from './helpers/app.js'
+
+const ok = async () => ({ ok: true })
+
+async function hostWithClosableStore (t: Parameters<Parameters<typeof t.test>[1]>[0], failOpen: boolean) {
+  const store = new SqliteLockStore({ path: `${tempDir(t)}/locks.db` })
+  const app = newHost(t)
+  await app.register(databaseLock, hostOptions(t, { store, failOpen, maxStaleness: 50, pollInterval: 10 }))
+  app.delete('/db/:name', ok)
+  app.post('/db/:name/reset', { config: { databaseLock: 'reset' } }, ok)
+  app.post('/db/:name', ok)
+  app.get('/db/:name', ok)
+  await app.ready()
+  t.teardown(() => store.close())
+  return { app, store }
+}
+
+async function breakStore (store: SqliteLockStore): Promise<void> {
+  store.db.close()
+  // The view is trusted for maxStaleness (50 ms); after that every check must reach the store.
+  await new Promise((resolve) => setTimeout(resolve, 120))
+}
+
+t.test('fail closed: delete, reset and write all answer 503 LOCK_STORE_UNAVAILABLE', async (t) => {
+  const { app, store } = await hostWithClosableStore(t, false)
+  t.equal((await app.inject({ method: 'POST', url: '/db/prod' })).statusCode, 200, 'works while the store works')
+  await breakStore(store)
+  for (const [method, url] of [['DELETE', '/db/prod'], ['POST', '/db/prod/reset'], ['POST', '/db/prod']] as const) {
+    const res = await app.inject({ method, url })
+    t.equal(res.statusCode, 503, `${method} ${url}`)
+    t.equal(res.json().code, 'LOCK_STORE_UNAVAILABLE')
+    t.notMatch(res.body, /database connection|SQLITE|sqlite|\.ts:|at /, 'no internals')
+  }
+  t.equal((await app.inject({ method: 'GET', url: '/db/prod' })).statusCode, 200, 'reads are not checked')
+  const lock = await app.inject({ method: 'POST', url: '/v1/database/prod/lock', headers: { 'x-user': 'alice' } })
+  t.equal(lock.statusCode, 503)
+  t.same(Object.keys(lock.json()).sort(), ['code', 'error', 'message', 'statusCode'])
+})
+
+t.test('failOpen lets write checks through; delete and reset still fail closed', async (t) => {
+  const { app, store } = await hostWithClosableStore(t, true)
+  await breakStore(store)
+  t.equal((await app.inject({ method: 'POST', url: '/db/prod' })).statusCode, 200, 'write allowed')
+  t.equal((await app.inject({ method: 'DELETE', url: '/db/prod' })).statusCode, 503, 'delete refused')
+  t.equal((await app.inject({ method: 'POST', url: '/db/prod/reset' })).statusCode, 503, 'reset refused')
+})
