@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
+import { retryWhileBusy } from '../store/busy.js'
 
 export interface HostedDatabase {
   name: string
@@ -30,18 +31,7 @@ export class Catalog {
   constructor (dataDir: string) {
     mkdirSync(dataDir, { recursive: true })
     this.db = new Database(join(dataDir, 'demo.db'), { timeout: 5000 })
-    this.db.pragma('journal_mode = WAL')
-    this.db.pragma('synchronous = FULL')
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS databases (
-        name TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, owner TEXT NOT NULL,
-        description TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS rows (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, database TEXT NOT NULL, data TEXT NOT NULL, created_at INTEGER NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS rows_by_database ON rows (database, seq);
-    `)
+    retryWhileBusy(() => this.prepareSchema(), 5000)
     const db = this.db
     this.statements = {
       byNameOrId: db.prepare<[string, string], DatabaseRow>('SELECT * FROM databases WHERE name = ? OR id = ?'),
@@ -55,6 +45,21 @@ export class Catalog {
         'SELECT seq, data, created_at FROM rows WHERE database = ? ORDER BY seq LIMIT ?'
       )
     }
+  }
+
+  private prepareSchema (): void {
+    this.db.pragma('journal_mode = WAL')
+    this.db.pragma('synchronous = FULL')
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS databases (
+        name TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, owner TEXT NOT NULL,
+        description TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS rows (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, database TEXT NOT NULL, data TEXT NOT NULL, created_at INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS rows_by_database ON rows (database, seq);
+    `)
   }
 
   private toDatabase (row: DatabaseRow): HostedDatabase {

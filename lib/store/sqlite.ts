@@ -6,6 +6,7 @@ import type {
   AcquireInput, AcquireResult, DrainState, LockMode, LockRecord, LockStore, ProcessReport, StoreChanges
 } from '../../types/index.js'
 import { StoreTooNewError } from '../errors.js'
+import { retryWhileBusy } from './busy.js'
 import { LATEST_VERSION, MIGRATIONS, type Migration } from './migrations.js'
 
 export interface SqliteLockStoreOptions {
@@ -51,10 +52,12 @@ function openDatabase (path: string, busyTimeout: number, migrations: readonly M
     // Read the version before any pragma that writes, so a newer file stays byte-for-byte as it was.
     const found = db.pragma('user_version', { simple: true }) as number
     if (found > latest) throw new StoreTooNewError(path, found, latest)
-    db.pragma('journal_mode = WAL')
-    db.pragma('synchronous = FULL')
     db.pragma(`busy_timeout = ${Math.trunc(busyTimeout)}`)
-    migrate(db, path, migrations, latest)
+    retryWhileBusy(() => {
+      db.pragma('journal_mode = WAL')
+      db.pragma('synchronous = FULL')
+      migrate(db, path, migrations, latest)
+    }, busyTimeout)
     return db
   } catch (err) {
     db.close()

@@ -1,0 +1,279 @@
+// A typed HTTP client for the lock routes, on Node's built-in fetch. It needs nothing
+// from the plugin at run time, so scripts and the `dblock` command load it alone.
+import type { ListOptions, LockList, LockMode, LockOptions, LockStatus } from '../types/index.js'
+
+export interface LockClientOptions {
+  /** Base URL of the service, e.g. `https://db.example.com`; a path in it is kept. */
+  server: string
+  /** Sent as `Authorization: Bearer <token>`: the database owner's credential. */
+  token?: string
+  /** Sent as `X-Admin-Key`: the service credential (needed by `list`). */
+  adminKey?: string
+  /** The plugin's `prefix` option. Default `/v1/database`. */
+  prefix?: string
+  /** The plugin's `listPath` option. Default `/v1/locks`. */
+  listPath?: string
+  /** Milliseconds to wait for each answer. Default 60000 (a lock may wait for in-flight operations). */
+  timeout?: number
+}
+
+/** What `lock` sends; who holds the lock is the server's business (the caller's principal). */
+export type ClientLockOptions = Pick<LockOptions, 'mode' | 'reason' | 'ttl'>
+
+/** `{ statusCode, code, error, message }`, plus whatever else the server sent. */
+export interface LockErrorBody {
+  statusCode: number
+  code: string
+  error?: string
+  message: string
+  [key: string]: unknown
+}
+
+export type WithLockPhase = 'keepalive' | 'release'
+
+export interface WithLockOptions extends ClientLockOptions {
+  /**
+   * Problems that cannot be thrown: a keep-alive re-lock that failed (retried at the next
+   * beat), and a release that failed after `fn` threw (the error of `fn` is what is thrown).
+   */
+  onError?: (error: LockClientError, phase: WithLockPhase) => void
+}
+
+export interface LockClient {
+  lock (database: string, options?: ClientLockOptions): Promise<LockStatus>
+  unlock (database: string, options?: { mode?: LockMode }): Promise<LockStatus>
+  status (database: string): Promise<LockStatus>
+  /** One page of every live lock (admin key only); follow `nextCursor` for the next. */
+  list (options?: ListOptions): Promise<LockList>
+  /**
+   * Takes the lock, runs `fn`, and releases the lock however `fn` ends. Refuses with
+   * `ALREADY_LOCKED` when the database already holds a lock of that mode, because
+   * releasing afterwards would lift a lock somebody else took. A lock with an expiry
+   * (a `ttl`, or a `write` lock's default) is re-locked before it runs out.
+   */
+  withLock<T> (database: string, options: WithLockOptions, fn: (status: LockStatus) => T | Promise<T>): Promise<T>
+}
+
+/** Codes the client makes itself; every other code is the server's. */
+export const ClientErrorCodes = {
+  /** No answer: connection refused, DNS failure, reset before a response. */
+  SERVER_UNREACHABLE: 'SERVER_UNREACHABLE',
+  /** Connected, but no answer within `timeout`; the request may or may not have taken effect. */
+  SERVER_TIMEOUT: 'SERVER_TIMEOUT',
+  /** An answer that is not this API's JSON (a proxy's error page, say). */
+  UNEXPECTED_RESPONSE: 'UNEXPECTED_RESPONSE',
+  /** `withLock` found a lock of that mode already held. */
+  ALREADY_LOCKED: 'ALREADY_LOCKED',
+  /** Reported to `onError`: a keep-alive found the lock gone (expired or unlocked) and took it again. */
+  LOCK_LAPSED: 'LOCK_LAPSED',
+  /** A bad `createLockClient` option. */
+  INVALID_OPTION: 'INVALID_OPTION'
+} as const
+
+export class LockClientError extends Error {
+  override name = 'LockClientError'
+  /** The server's error code (`DATABASE_NOT_FOUND`, …) or one of `ClientErrorCodes`. */
+  readonly code: string
+  /** The HTTP status, or null when the server gave no usable answer. */
+  readonly statusCode: number | null
+  /** The server's error body, when there was one. */
+  readonly body: LockErrorBody | null
+
+  constructor (code: string, message: string, statusCode: number | null = null, body: LockErrorBody | null = null, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause })
+    this.code = code
+    this.statusCode = statusCode
+    this.body = body
+  }
+
+  /** True when the server never answered, so retrying later may help. */
+  get unreachable (): boolean {
+    return this.code === ClientErrorCodes.SERVER_UNREACHABLE || this.code === ClientErrorCodes.SERVER_TIMEOUT
+  }
+}
+
+const DEFAULT_TIMEOUT = 60_000
+/** Pauses between release attempts: a restore that just finished should not leave its lock behind over a blip. */
+const RELEASE_RETRY_DELAYS = [250, 1000, 2000]
+
+function isErrorBody (value: unknown): value is LockErrorBody {
+  const body = value as Partial<LockErrorBody> | null
+  return typeof body === 'object' && body !== null && typeof body.code === 'string' && typeof body.message === 'string'
+}
+
+function trimSlash (path: string): string {
+  return path.endsWith('/') ? path.slice(0, -1) : path
+}
+
+function describeCause (err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown, message?: unknown } } | null)?.cause
+  if (typeof cause?.code === 'string') return cause.code
+  if (typeof cause?.message === 'string') return cause.message
+  return err instanceof Error ? err.message : String(err)
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+export function createLockClient (options: LockClientOptions): LockClient {
+  let base: URL
+  try {
+    base = new URL(options.server)
+  } catch {
+    throw new LockClientError(ClientErrorCodes.INVALID_OPTION, `server must be a URL such as http://127.0.0.1:3000, got ${JSON.stringify(options.server)}`)
+  }
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') {
+    throw new LockClientError(ClientErrorCodes.INVALID_OPTION, `server must be an http:// or https:// URL, got ${JSON.stringify(options.server)}`)
+  }
+  const root = trimSlash(base.origin + base.pathname)
+  const prefix = trimSlash(options.prefix ?? '/v1/database')
+  const listPath = options.listPath ?? '/v1/locks'
+  const timeout = options.timeout ?? DEFAULT_TIMEOUT
+
+  const headers: Record<string, string> = { accept: 'application/json' }
+  if (options.token !== undefined && options.token !== '') headers.authorization = `Bearer ${options.token}`
+  if (options.adminKey !== undefined && options.adminKey !== '') headers['x-admin-key'] = options.adminKey
+
+  async function request<T> (method: 'GET' | 'POST', path: string, body?: object): Promise<T> {
+    const url = root + path
+    let res: Response
+    let text: string
+    try {
+      res = await fetch(url, {
+        method,
+        headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeout)
+      })
+      text = await res.text()
+    } catch (err) {
+      if ((err as { name?: unknown } | null)?.name === 'TimeoutError') {
+        throw new LockClientError(ClientErrorCodes.SERVER_TIMEOUT,
+          `${root} did not answer ${method} ${path} within ${timeout} ms; the request may or may not have taken effect, check with status`, null, null, err)
+      }
+      throw new LockClientError(ClientErrorCodes.SERVER_UNREACHABLE, `cannot reach ${root}: ${describeCause(err)}`, null, null, err)
+    }
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch {
+      json = undefined
+    }
+    if (res.ok && json !== undefined) return json as T
+    if (!res.ok && isErrorBody(json)) throw new LockClientError(json.code, json.message, res.status, json)
+    const excerpt = text.length > 200 ? `${text.slice(0, 200)}…` : text
+    throw new LockClientError(ClientErrorCodes.UNEXPECTED_RESPONSE,
+      `${method} ${url} answered HTTP ${res.status} with something other than this API's JSON: ${JSON.stringify(excerpt)}; is --server the right URL?`,
+      res.status)
+  }
+
+  const lockPath = (database: string, action: 'lock' | 'unlock') => `${prefix}/${encodeURIComponent(database)}/${action}`
+
+  const client: LockClient = {
+    lock (database, lockOptions = {}) {
+      const { mode, reason, ttl } = lockOptions
+      return request<LockStatus>('POST', lockPath(database, 'lock'), { mode, reason, ttl })
+    },
+    unlock (database, unlockOptions = {}) {
+      return request<LockStatus>('POST', lockPath(database, 'unlock'), { mode: unlockOptions.mode })
+    },
+    status (database) {
+      return request<LockStatus>('GET', lockPath(database, 'lock'))
+    },
+    list (listOptions = {}) {
+      const query = new URLSearchParams()
+      if (listOptions.limit !== undefined) query.set('limit', String(listOptions.limit))
+      if (listOptions.cursor !== undefined) query.set('cursor', listOptions.cursor)
+      const search = query.toString()
+      return request<LockList>('GET', search === '' ? listPath : `${listPath}?${search}`)
+    },
+    async withLock (database, withOptions, fn) {
+      const { onError, ...lockOptions } = withOptions
+      const mode: LockMode = lockOptions.mode ?? 'delete'
+      const before = await client.status(database)
+      const held = before.locks.find((lock) => lock.mode === mode)
+      if (held !== undefined) {
+        throw new LockClientError(ClientErrorCodes.ALREADY_LOCKED,
+          `${before.database} already holds a ${mode} lock (by ${held.lockedBy} since ${held.lockedAt}${held.reason === null ? '' : `: ${held.reason}`}); ` +
+          'it was left as it is. Wait for it to be released, or unlock it first if it is stale')
+      }
+      const status = await client.lock(database, { ...lockOptions, mode })
+      const keepAlive = startKeepAlive(client, database, mode, lockOptions.ttl, status, onError)
+      let result: T
+      try {
+        result = await fn(status)
+      } catch (err) {
+        await keepAlive.stop()
+        try {
+          await release(client, database, mode)
+        } catch (releaseError) {
+          onError?.(releaseError as LockClientError, 'release')
+        }
+        throw err
+      }
+      await keepAlive.stop()
+      await release(client, database, mode)
+      return result
+    }
+  }
+  return client
+}
+
+function retriable (err: unknown): boolean {
+  return err instanceof LockClientError && (err.unreachable || (err.statusCode !== null && err.statusCode >= 500))
+}
+
+async function release (client: LockClient, database: string, mode: LockMode): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await client.unlock(database, { mode })
+      return
+    } catch (err) {
+      if (attempt >= RELEASE_RETRY_DELAYS.length || !retriable(err)) throw err
+      await sleep(RELEASE_RETRY_DELAYS[attempt])
+    }
+  }
+}
+
+/**
+ * Re-locks with the ttl a third of the way through it, so one failed beat still leaves
+ * time for another. A lock without `ttl` that expires anyway (a `write` lock's default)
+ * is refreshed with the lifetime the server gave it.
+ */
+function startKeepAlive (
+  client: LockClient, database: string, mode: LockMode, ttl: number | undefined, status: LockStatus,
+  onError: WithLockOptions['onError']
+): { stop (): Promise<void> } {
+  const lock = status.locks.find((candidate) => candidate.mode === mode)
+  const lifetime = ttl ?? (lock?.expiresAt == null ? undefined : Math.max(1, Math.round((Date.parse(lock.expiresAt) - Date.parse(lock.lockedAt)) / 1000)))
+  if (lock === undefined || lifetime === undefined) return { stop: async () => {} }
+  const lockedAt = lock.lockedAt
+  const interval = Math.max(100, Math.floor(lifetime * 1000 / 3))
+  let stopped = false
+  let timer: NodeJS.Timeout | undefined
+  let beat: Promise<void> = Promise.resolve()
+
+  const schedule = () => {
+    timer = setTimeout(() => {
+      beat = client.lock(database, { mode, ttl: lifetime }).then((next) => {
+        const now = next.locks.find((candidate) => candidate.mode === mode)
+        if (now !== undefined && now.lockedAt !== lockedAt) {
+          onError?.(new LockClientError(ClientErrorCodes.LOCK_LAPSED,
+            `the ${mode} lock on ${next.database} had lapsed or been removed and was taken again at ${now.lockedAt}`), 'keepalive')
+        }
+      }, (err: unknown) => {
+        onError?.(err as LockClientError, 'keepalive')
+      }).finally(() => {
+        if (!stopped) schedule()
+      })
+    }, interval)
+  }
+  schedule()
+  return {
+    // Waits for a re-lock in flight: one landing after the release would lock the database again.
+    async stop () {
+      stopped = true
+      clearTimeout(timer)
+      await beat
+    }
+  }
+}

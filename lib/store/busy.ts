@@ -1,0 +1,23 @@
+// Opening a SQLite file that other processes open at the same moment: switching
+// to WAL and creating tables can meet SQLITE_BUSY without the busy handler being
+// consulted, so the open sequence itself is retried for a bounded time.
+const pause = new Int32Array(new SharedArrayBuffer(4))
+
+function isBusy (err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === 'SQLITE_BUSY_SNAPSHOT'
+}
+
+/** Runs `open` until it succeeds or `timeout` ms pass; only BUSY errors are retried. */
+export function retryWhileBusy<T> (open: () => T, timeout: number): T {
+  const deadline = Date.now() + timeout
+  for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
+    try {
+      return open()
+    } catch (err) {
+      if (!isBusy(err) || Date.now() >= deadline) throw err
+      // Start-up only, never the request path: a synchronous pause keeps the open synchronous.
+      Atomics.wait(pause, 0, 0, wait)
+    }
+  }
+}
