@@ -116,6 +116,6 @@ t.test('bad plugin options fail at register time with a clear message', async (t
   ]
   for (const [override, message] of cases) {
     const app = newHost(t)
-    await t.rejects(app.register(databaseLock, { ...hostOptions(t), ...override } as never).ready(), { message }, String(message))
+    await t.rejects(async () => { await app.register(databaseLock, { ...hostOptions(t), ...override } as never).ready() }, { message }, String(message))
   }
 })

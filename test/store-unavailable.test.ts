@@ -2,11 +2,11 @@
 import t from 'tap'
 import { SqliteLockStore } from '../lib/store/sqlite.js'
 import { databaseLock, hostOptions, newHost } from './helpers/host.js'
-import { tempDir } from './helpers/app.js'
+import { tempDir, type TapLike } from './helpers/app.js'
 
 const ok = async () => ({ ok: true })
 
-async function hostWithClosableStore (t: Parameters<Parameters<typeof t.test>[1]>[0], failOpen: boolean) {
+async function hostWithClosableStore (t: TapLike, failOpen: boolean) {
   const store = new SqliteLockStore({ path: `${tempDir(t)}/locks.db` })
   const app = newHost(t)
   await app.register(databaseLock, hostOptions(t, { store, failOpen, maxStaleness: 50, pollInterval: 10 }))

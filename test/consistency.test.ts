@@ -1,0 +1,115 @@
+// "A 200 means safe": lock waits for blocked operations in flight, else 409 and no lock.
+import t from 'tap'
+import { SqliteLockStore } from '../lib/store/sqlite.js'
+import type { LockStore } from '../types/index.js'
+import { createDatabases, startDemo, tempDir } from './helpers/app.js'
+import { databaseLock, hostOptions, newHost } from './helpers/host.js'
+import { storeContent } from './helpers/store.js'
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+t.test('a slow DELETE in flight: lock answers after it finished, with 404', async (t) => {
+  const demo = await startDemo(t, { deleteDelay: 300 })
+  await createDatabases(demo, ['prod'])
+  const started = Date.now()
+  const deleting = demo.as('alice', 'DELETE', '/v1/database/prod')
+  await sleep(50)
+  const lock = await demo.as('alice', 'POST', '/v1/database/prod/lock')
+  const lockTook = Date.now() - started
+  const deleted = await deleting
+  t.equal(deleted.statusCode, 200, 'the delete that started first completes')
+  t.equal(lock.statusCode, 404, 'the lock then finds no database')
+  t.equal(lock.json().code, 'DATABASE_NOT_FOUND')
+  t.ok(lockTook >= 290, `lock answered only after the delete (${lockTook} ms)`)
+  t.same(storeContent(demo.dataDir).locks, [], 'no lock row is left behind')
+})
+
+t.test('a DELETE slower than drainTimeout: 409 LOCK_CONFLICT and no lock row', async (t) => {
+  const demo = await startDemo(t, { deleteDelay: 400, lockOptions: { drainTimeout: 100 } })
+  await createDatabases(demo, ['prod'])
+  const deleting = demo.as('alice', 'DELETE', '/v1/database/prod')
+  await sleep(50)
+  const lock = await demo.as('alice', 'POST', '/v1/database/prod/lock', { reason: 'too late' })
+  t.equal(lock.statusCode, 409)
+  t.equal(lock.json().code, 'LOCK_CONFLICT')
+  t.match(lock.json().message, /after waiting 100 ms, so the lock was not taken/)
+  t.same(storeContent(demo.dataDir).locks, [], 'the lock was rolled back')
+  t.equal((await deleting).statusCode, 200)
+})
+
+t.test('a write in flight delays a write lock but not a delete lock', async (t) => {
+  const app = newHost(t)
+  await app.register(databaseLock, hostOptions(t))
+  let release: () => void = () => {}
+  app.post('/db/:name/rows', async () => { await new Promise<void>((resolve) => { release = resolve }); return { ok: true } })
+  await app.ready()
+  const writing = app.inject({ method: 'POST', url: '/db/prod/rows' })
+  await sleep(20)
+  const started = Date.now()
+  await app.databaseLock.lock('prod', { mode: 'delete' })
+  t.ok(Date.now() - started < 200, 'a delete lock does not wait for writes')
+  let writeLockDone = false
+  const writeLock = app.databaseLock.lock('prod', { mode: 'write' }).then((status) => { writeLockDone = true; return status })
+  await sleep(100)
+  t.equal(writeLockDone, false, 'the write lock waits for the write in flight')
+  release()
+  t.equal((await writing).statusCode, 200)
+  t.equal((await writeLock).locked, true)
+})
+
+t.test('an aborted request whose handler still runs is waited for', async (t) => {
+  const app = newHost(t)
+  await app.register(databaseLock, hostOptions(t))
+  let finished = false
+  app.delete('/db/:name', async () => { await sleep(250); finished = true; return { ok: true } })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const address = app.server.address() as { port: number }
+  const controller = new AbortController()
+  const request = fetch(`http://127.0.0.1:${address.port}/db/prod`, { method: 'DELETE', signal: controller.signal }).catch(() => 'aborted')
+  await sleep(50)
+  controller.abort()
+  t.equal(await request, 'aborted')
+  await app.databaseLock.lock('prod')
+  t.equal(finished, true, 'lock returned only after the handler finished')
+})
+
+t.test('in-flight tracking ends when the guard or a later hook refuses, so nothing leaks', async (t) => {
+  const app = newHost(t)
+  await app.register(databaseLock, hostOptions(t, { drainTimeout: 200 }))
+  app.delete('/db/:name', { preHandler: [] }, async () => { throw new Error('boom') })
+  app.post('/db/:name/rows', async (_request, reply) => { reply.code(400).send({ nope: true }) })
+  await app.ready()
+  t.equal((await app.inject({ method: 'DELETE', url: '/db/prod' })).statusCode, 500)
+  t.equal((await app.inject({ method: 'POST', url: '/db/prod/rows' })).statusCode, 400)
+  const status = await app.databaseLock.lock('prod', { mode: 'write' })
+  t.equal(status.locked, true, 'no operation is left counted as in flight')
+})
+
+t.test('the request path makes no store call', async (t) => {
+  const real = new SqliteLockStore({ path: `${tempDir(t)}/locks.db` })
+  const calls: string[] = []
+  // Counts calls on the real store; every call still goes through.
+  const counted = new Proxy(real, {
+    get (target, property, receiver) {
+      const value = Reflect.get(target, property, receiver)
+      if (typeof value !== 'function') return value
+      return (...args: unknown[]) => { calls.push(String(property)); return value.apply(target, args) }
+    }
+  }) as LockStore
+  const app = newHost(t)
+  t.teardown(() => real.close())
+  // Long intervals keep the background refresh out of the count.
+  await app.register(databaseLock, hostOptions(t, { store: counted, pollInterval: 60_000, heartbeatInterval: 20_000, processTimeout: 120_000, maxStaleness: 60_000, purgeInterval: 600_000 }))
+  app.delete('/db/:name', async () => ({ ok: true }))
+  app.post('/db/:name', async () => ({ ok: true }))
+  await app.ready()
+  await app.databaseLock.lock('stage')
+  calls.length = 0
+  let refused = 0
+  for (let i = 0; i < 500; i++) {
+    if ((await app.inject({ method: 'POST', url: '/db/prod' })).statusCode !== 200) t.fail('write refused')
+    if ((await app.inject({ method: 'DELETE', url: '/db/stage' })).statusCode === 403) refused++
+  }
+  t.equal(refused, 500, 'the locked database was refused every time')
+  t.same(calls, [], '1,000 guarded requests made no store call')
+})
