@@ -54,6 +54,7 @@ export class LockView {
   private running: Promise<void> | null = null
   private timer: NodeJS.Timeout | null = null
   private stopped = false
+  private failing = false
 
   constructor (private readonly options: LockViewOptions) {}
 
@@ -130,8 +131,13 @@ export class LockView {
 
   private tick (): void {
     if (this.running !== null || this.stopped) return
-    this.refresh(false).catch((err: unknown) => {
-      this.options.log.warn({ err }, 'database-lock: refreshing the lock view failed; guarded requests fail closed until it recovers')
+    this.refresh(false).then(() => {
+      if (this.failing) this.options.log.info('database-lock: the lock view is refreshing again')
+      this.failing = false
+    }, (err: unknown) => {
+      // Once per outage, not once per poll.
+      if (!this.failing) this.options.log.error({ err }, 'database-lock: refreshing the lock view failed; guarded requests fail closed until it recovers')
+      this.failing = true
     })
   }
 
