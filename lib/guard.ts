@@ -8,6 +8,7 @@ import {
   DatabaseLockedError, DatabaseWriteLockedError, InvalidDatabaseNameError, InvalidOptionError, LockStoreUnavailableError
 } from './errors.js'
 import { displayName } from './names.js'
+import { type AuditLog, originOf } from './audit.js'
 import type { ResolvedOptions } from './options.js'
 import { RefusalSchema } from './schemas.js'
 import type { LockView, OperationKind } from './view.js'
@@ -43,7 +44,7 @@ interface Tracking {
   finished: boolean
 }
 
-export function installGuard (fastify: FastifyInstance, options: ResolvedOptions, view: LockView): void {
+export function installGuard (fastify: FastifyInstance, options: ResolvedOptions, view: LockView, audit: AuditLog): void {
   const { param, prefix } = options
   const tracked = new WeakMap<FastifyRequest, Tracking>()
 
@@ -113,6 +114,12 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
       }
 
       const verdict = view.check(target.id)
+      if ((verdict.deleteLocked && kind === 'destructive') || verdict.write !== null) {
+        // Refused: the audit trail learns who tried (the refusal path may await the host).
+        const principal = await options.principal(request)
+        const mode = verdict.deleteLocked && kind === 'destructive' ? 'delete' : 'write'
+        audit.blocked(target.id, mode, mode === 'write' ? verdict.write?.reason ?? null : null, originOf(request, principal ?? null))
+      }
       if (verdict.deleteLocked && kind === 'destructive') {
         throw Object.assign(new DatabaseLockedError(displayName(target.id), `${prefix}/${encodeURIComponent(name)}/unlock`), {
           database: target.id,

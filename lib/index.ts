@@ -9,8 +9,12 @@ import { installGuard } from './guard.js'
 import { MAX_NAME_LENGTH } from './names.js'
 import { resolveOptions } from './options.js'
 import { registerRoutes } from './routes.js'
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_REASON_LENGTH, MAX_TTL_SECONDS } from './schemas.js'
+import { AuditLog, PROGRAM_ORIGIN, type EventOrigin } from './audit.js'
+import {
+  DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT, MAX_EVENTS_LIMIT, MAX_LIST_LIMIT, MAX_REASON_LENGTH, MAX_TTL_SECONDS
+} from './schemas.js'
 import { LockService } from './service.js'
+import { PostgresLockStore } from './store/postgres.js'
 import { SqliteLockStore } from './store/sqlite.js'
 import { LockView } from './view.js'
 
@@ -20,6 +24,10 @@ function checkMode (mode: unknown): LockMode {
   if (mode === undefined) return 'delete'
   if (!MODES.has(mode)) throw new InvalidRequestError(`mode must be "delete" or "write", got ${JSON.stringify(mode)}`)
   return mode as LockMode
+}
+
+function programOrigin (by: string): EventOrigin {
+  return { ...PROGRAM_ORIGIN, principal: by }
 }
 
 function createDecorator (service: LockService): DatabaseLockDecorator {
@@ -33,10 +41,18 @@ function createDecorator (service: LockService): DatabaseLockDecorator {
         throw new InvalidRequestError(`ttl must be a whole number of seconds from 1 to ${MAX_TTL_SECONDS}`)
       }
       const target = await service.resolve(database)
-      return service.lock(target, { mode, reason: options.reason, ttl: options.ttl, by: options.by ?? 'program' })
+      const by = options.by ?? 'program'
+      return service.lock(target, { mode, reason: options.reason, ttl: options.ttl, by }, programOrigin(by))
     },
     async unlock (database, options = {}) {
-      return service.unlock(await service.resolve(database), checkMode(options.mode))
+      return service.unlock(await service.resolve(database), checkMode(options.mode), programOrigin(options.by ?? 'program'))
+    },
+    async events (database, options = {}) {
+      const limit = options.limit ?? DEFAULT_EVENTS_LIMIT
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_EVENTS_LIMIT) {
+        throw new InvalidRequestError(`limit must be a whole number from 1 to ${MAX_EVENTS_LIMIT}`)
+      }
+      return service.events(await service.resolve(database), options.type ?? null, limit, options.cursor)
     },
     async status (database) {
       return service.status(await service.resolve(database))
@@ -59,7 +75,9 @@ async function databaseLockPlugin (fastify: FastifyInstance, rawOptions: Databas
     fastify.log.warn(`database-lock: maxParamLength is ${maxParamLength}; database names may be ${MAX_NAME_LENGTH} characters. Create the server with Fastify({ routerOptions: { maxParamLength: 1024 } })`)
   }
   const ownsStore = options.store === undefined
-  const store = options.store ?? new SqliteLockStore({ path: options.path as string })
+  const store = options.store ?? (options.url !== undefined
+    ? new PostgresLockStore({ url: options.url })
+    : new SqliteLockStore({ path: options.path as string }))
   const view = new LockView({
     store,
     now: options.now,
@@ -75,24 +93,28 @@ async function databaseLockPlugin (fastify: FastifyInstance, rawOptions: Databas
     if (ownsStore) await store.close()
     throw err
   }
-  const service = new LockService(options, store, view, fastify.log)
+  const audit = new AuditLog(store, fastify.log, options.now, options.audit)
+  audit.start()
+  const service = new LockService(options, store, view, fastify.log, audit)
 
   if (!fastify.hasDecorator('auth')) await fastify.register(fastifyAuth)
   registerRoutes(fastify, options, service, createStrategies(options, service))
-  installGuard(fastify, options, view)
+  installGuard(fastify, options, view, audit)
   fastify.decorate('databaseLock', createDecorator(service))
 
   // Expired locks never block (the view compares expiry on every check); this only tidies the store.
   const housekeeping = setInterval(() => {
     Promise.all([
-      store.purgeExpired(options.now()),
-      store.reapProcesses(Date.now() - options.processTimeout)
+      store.purgeExpired(options.now()).then((expired) => { audit.logExpired(expired) }),
+      store.reapProcesses(Date.now() - options.processTimeout),
+      audit.prune(options.auditRetentionDays)
     ]).catch((err: unknown) => { fastify.log.warn({ err }, 'database-lock: housekeeping of the lock store failed') })
   }, options.purgeInterval)
   housekeeping.unref()
 
   fastify.addHook('onClose', async () => {
     clearInterval(housekeeping)
+    await audit.stop()
     await view.stop()
     try {
       await store.forgetProcess(view.processId)
@@ -111,6 +133,7 @@ const databaseLock = fp(databaseLockPlugin, {
 export default databaseLock
 export { databaseLock, databaseLock as fastifyDatabaseLock }
 export { SqliteLockStore, type SqliteLockStoreOptions } from './store/sqlite.js'
+export { PostgresLockStore, type PostgresLockStoreOptions } from './store/postgres.js'
 export { checkDatabaseName } from './names.js'
 export { classifyRoute } from './guard.js'
 export { RefusalSchema as DatabaseLockRefusalSchema, LockStatusSchema, LockListSchema } from './schemas.js'

@@ -3,8 +3,9 @@ import type { DatabaseLockOptions } from '../types/index.js'
 import { InvalidOptionError } from './errors.js'
 import { checkDatabaseName } from './names.js'
 
-export type ResolvedOptions = Required<Omit<DatabaseLockOptions, 'path' | 'store' | 'adminKey' | 'listPath'>> & {
+export type ResolvedOptions = Required<Omit<DatabaseLockOptions, 'path' | 'url' | 'store' | 'adminKey' | 'listPath'>> & {
   path: string | undefined
+  url: string | undefined
   store: DatabaseLockOptions['store']
   adminKey: string | null
   listPath: string | false
@@ -33,8 +34,11 @@ export function resolveOptions (options: DatabaseLockOptions): ResolvedOptions {
   if (typeof options.resolveDatabase !== 'function') {
     throw new InvalidOptionError('option "resolveDatabase" is required: a function (nameOrIdentity, request) => { id, owner } or null')
   }
-  if (options.store === undefined && (typeof options.path !== 'string' || options.path === '')) {
-    throw new InvalidOptionError('give either "path" (a SQLite file) or "store" (a LockStore)')
+  if (options.url !== undefined && (typeof options.url !== 'string' || !/^postgres(ql)?:\/\//.test(options.url))) {
+    throw new InvalidOptionError('option "url" must be a postgres:// or postgresql:// connection string')
+  }
+  if (options.store === undefined && options.url === undefined && (typeof options.path !== 'string' || options.path === '')) {
+    throw new InvalidOptionError('give "path" (a SQLite file), "url" (a postgres:// connection string) or "store" (a LockStore)')
   }
   if (options.adminKey !== undefined && options.adminKey !== null && (typeof options.adminKey !== 'string' || options.adminKey.length < 16)) {
     throw new InvalidOptionError('option "adminKey" must be a string of at least 16 characters; leave it unset to disable admin access')
@@ -56,6 +60,7 @@ export function resolveOptions (options: DatabaseLockOptions): ResolvedOptions {
   }
   return {
     path: options.path,
+    url: options.url,
     store: options.store,
     principal: options.principal,
     resolveDatabase: options.resolveDatabase,
@@ -74,6 +79,8 @@ export function resolveOptions (options: DatabaseLockOptions): ResolvedOptions {
     maxStaleness,
     purgeInterval: positive('purgeInterval', options.purgeInterval, 60_000),
     authStrategies: options.authStrategies ?? [],
+    audit: options.audit !== false,
+    auditRetentionDays: positive('auditRetentionDays', options.auditRetentionDays, 90),
     now: options.now ?? Date.now
   }
 }

@@ -1,13 +1,14 @@
 // The lock routes: lock, unlock and status of one database, and the list of every lock.
 import type { FastifyInstance, FastifyRequest, FastifySchema, RouteShorthandOptions } from 'fastify'
-import type { LockMode, ResolvedDatabase } from '../types/index.js'
+import type { LockEventType, LockMode, ResolvedDatabase } from '../types/index.js'
+import { type EventOrigin, originOf } from './audit.js'
 import { ADMIN_PRINCIPAL, databaseName, isAdmin, resolvedTarget, type Strategies } from './auth.js'
-import { InvalidDatabaseNameError } from './errors.js'
+import { DatabaseNotFoundError, InvalidDatabaseNameError } from './errors.js'
 import { displayName } from './names.js'
 import type { ResolvedOptions } from './options.js'
 import {
-  DatabaseParams, ErrorSchema, ListQuery, LockBody, LockListSchema, LockStatusSchema, UnlockBody,
-  DEFAULT_LIST_LIMIT, type ListQueryType, type LockBodyType, type UnlockBodyType
+  DatabaseParams, ErrorSchema, EventsQuery, ListQuery, LockBody, LockEventPageSchema, LockListSchema, LockStatusSchema, UnlockBody,
+  DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT, type EventsQueryType, type ListQueryType, type LockBodyType, type UnlockBodyType
 } from './schemas.js'
 import type { LockService } from './service.js'
 import { errorFormatterFor, validatorCompiler } from './validation.js'
@@ -44,9 +45,10 @@ export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptio
     return resolvedTarget(request) ?? await service.resolve(databaseName(request, param), request)
   }
 
-  async function lockedBy (request: FastifyRequest): Promise<string> {
+  /** Who acts, as recorded in `lockedBy` and the audit trail. */
+  async function originFor (request: FastifyRequest): Promise<EventOrigin> {
     const principal = isAdmin(request) ? null : await options.principal(request)
-    return principal ?? ADMIN_PRINCIPAL
+    return originOf(request, principal ?? ADMIN_PRINCIPAL)
   }
 
   const paramsSchema = param === 'name' ? DatabaseParams : { type: 'object', properties: { [param]: { type: 'string' } } }
@@ -62,12 +64,13 @@ export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptio
   }, ownerOrAdmin), async (request) => {
     const body = (request.body ?? {}) as LockBodyType
     const target = await targetOf(request)
+    const origin = await originFor(request)
     return service.lock(target, {
       mode: (body.mode ?? 'delete') as LockMode,
       reason: body.reason,
       ttl: body.ttl,
-      by: await lockedBy(request)
-    })
+      by: origin.principal ?? ADMIN_PRINCIPAL
+    }, origin)
   })
 
   fastify.post(`${prefix}/:${param}/unlock`, routeOptions({
@@ -78,7 +81,26 @@ export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptio
     response: { 200: LockStatusSchema, ...errorResponses }
   }, ownerOrAdmin), async (request) => {
     const body = (request.body ?? {}) as UnlockBodyType
-    return service.unlock(await targetOf(request), (body.mode ?? 'delete') as LockMode)
+    return service.unlock(await targetOf(request), (body.mode ?? 'delete') as LockMode, await originFor(request))
+  })
+
+  fastify.get(`${path}/events`, routeOptions({
+    summary: 'Audit events of a database, newest first',
+    description: 'Who locked, unlocked, and who was refused. A `blocked` event folds the refusals of one caller and route within one second into `count`.',
+    params: paramsSchema,
+    querystring: EventsQuery,
+    response: { 200: LockEventPageSchema, ...errorResponses }
+  }, ownerOrAdmin), async (request) => {
+    const query = request.query as EventsQueryType
+    let target: ResolvedDatabase
+    try {
+      target = await targetOf(request)
+    } catch (err) {
+      // "Who deleted it?" is asked after the database is gone: the admin key may still read its trail.
+      if (!(err instanceof DatabaseNotFoundError) || !isAdmin(request)) throw err
+      target = { id: databaseName(request, param), owner: '' }
+    }
+    return service.events(target, (query.type ?? null) as LockEventType | null, query.limit ?? DEFAULT_EVENTS_LIMIT, query.cursor)
   })
 
   fastify.get(path, routeOptions({

@@ -84,3 +84,34 @@ export const RefusalSchema = Type.Object({
   reason: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   retryAfter: Type.Optional(Type.Integer())
 })
+
+export const DEFAULT_EVENTS_LIMIT = 50
+export const MAX_EVENTS_LIMIT = 500
+
+export const LockEventTypeSchema = Type.Enum(['locked', 'relocked', 'unlocked', 'expired', 'blocked', 'conflict'])
+
+export const EventsQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_EVENTS_LIMIT, default: DEFAULT_EVENTS_LIMIT })),
+  cursor: Type.Optional(Type.String({ maxLength: 64, description: 'The `nextCursor` of the previous page' })),
+  type: Type.Optional(LockEventTypeSchema)
+}, { additionalProperties: false })
+export type EventsQueryType = Static<typeof EventsQuery>
+
+const Nullable = (schema: ReturnType<typeof Type.String>) => Type.Union([schema, Type.Null()])
+
+export const LockEventPageSchema = Type.Object({
+  events: Type.Array(Type.Object({
+    id: Type.Integer(),
+    type: LockEventTypeSchema,
+    database: Type.String(),
+    mode: Type.Union([LockModeSchema, Type.Null()]),
+    principal: Nullable(Type.String({ description: 'Who acted: a principal, `admin-key`, or null (expiry)' })),
+    reason: Nullable(Type.String()),
+    requestId: Nullable(Type.String()),
+    client: Nullable(Type.String({ description: 'Client address' })),
+    route: Nullable(Type.String({ description: 'Method and URL pattern' })),
+    at: Timestamp,
+    count: Type.Integer({ description: 'Refusals folded into this event (within one second); 1 otherwise' })
+  })),
+  nextCursor: Type.Union([Type.String(), Type.Null()])
+})

@@ -1,12 +1,13 @@
 // Lock, unlock, status and list: the operations behind both the routes and the decorator.
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type {
-  LockList, LockMode, LockRecord, LockStatus, LockStore, ResolvedDatabase
+  LockEventPage, LockEventType, LockList, LockMode, LockRecord, LockStatus, LockStore, ResolvedDatabase
 } from '../types/index.js'
 import {
   DatabaseNotFoundError, InvalidDatabaseNameError, InvalidRequestError, LockConflictError, LockStoreUnavailableError
 } from './errors.js'
 import { displayName } from './names.js'
+import type { AuditLog, EventOrigin } from './audit.js'
 import type { ResolvedOptions } from './options.js'
 import type { LockView } from './view.js'
 
@@ -47,12 +48,21 @@ export function decodeCursor (cursor: string): { database: string, mode: LockMod
   throw new InvalidRequestError('The cursor is not valid: pass the nextCursor of the previous page unchanged, or leave it out to start over')
 }
 
+function decodeEventCursor (cursor: string): { at: number, id: number } {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split(':').map(Number)
+  if (!Number.isSafeInteger(at) || !Number.isSafeInteger(id) || id < 1) {
+    throw new InvalidRequestError('The cursor is not valid: pass the nextCursor of the previous page unchanged, or leave it out to start over')
+  }
+  return { at, id }
+}
+
 export class LockService {
   constructor (
     private readonly options: ResolvedOptions,
     private readonly store: LockStore,
     private readonly view: LockView,
-    private readonly log: FastifyBaseLogger
+    private readonly log: FastifyBaseLogger,
+    private readonly audit: AuditLog
   ) {}
 
   /** Runs a store operation; failures become 503 LOCK_STORE_UNAVAILABLE with the cause only in the log. */
@@ -75,7 +85,7 @@ export class LockService {
     return target
   }
 
-  async lock (target: ResolvedDatabase, input: LockInput): Promise<LockStatus> {
+  async lock (target: ResolvedDatabase, input: LockInput, origin: EventOrigin): Promise<LockStatus> {
     const database = target.id
     const now = this.options.now()
     const ttlSeconds = input.ttl ?? (input.mode === 'write' ? this.options.writeLockTtl : undefined)
@@ -94,7 +104,10 @@ export class LockService {
       await this.usingStore('apply a new lock', () => this.view.refresh(true))
       const drained = await this.usingStore('wait for in-flight operations', () =>
         this.view.waitForDrain(database, result.version, this.options.drainTimeout))
-      if (!drained) throw new LockConflictError(displayName(database), this.options.drainTimeout)
+      if (!drained) {
+        await this.audit.record('conflict', database, input.mode, input.reason ?? null, origin)
+        throw new LockConflictError(displayName(database), this.options.drainTimeout)
+      }
       // An operation that finished while we waited may have deleted the database.
       const still = await this.options.resolveDatabase(database)
       if (still === null || still === undefined || still.id !== database) throw new DatabaseNotFoundError(displayName(database))
@@ -102,6 +115,7 @@ export class LockService {
     } finally {
       if (!keep && result.created) await this.rollback(database, input.mode, result.rowId)
     }
+    await this.audit.record(result.created ? 'locked' : 'relocked', database, input.mode, result.record.reason, origin)
     return this.status(target)
   }
 
@@ -115,8 +129,9 @@ export class LockService {
     }
   }
 
-  async unlock (target: ResolvedDatabase, mode: LockMode): Promise<LockStatus> {
-    await this.usingStore('remove a lock', () => this.store.release(target.id, mode))
+  async unlock (target: ResolvedDatabase, mode: LockMode, origin: EventOrigin): Promise<LockStatus> {
+    const { released } = await this.usingStore('remove a lock', () => this.store.release(target.id, mode))
+    if (released) await this.audit.record('unlocked', target.id, mode, null, origin)
     try {
       await this.view.refresh(true)
     } catch (err) {
@@ -129,6 +144,18 @@ export class LockService {
   async status (target: ResolvedDatabase): Promise<LockStatus> {
     const rows = await this.usingStore('read locks', () => this.store.locksOf(target.id, this.options.now()))
     return { database: target.id, locked: rows.length > 0, locks: rows.map(toInfo) }
+  }
+
+  async events (target: ResolvedDatabase, type: LockEventType | null, limit: number, cursor: string | undefined): Promise<LockEventPage> {
+    if (typeof this.store.listEvents !== 'function') return { events: [], nextCursor: null }
+    const before = cursor === undefined ? null : decodeEventCursor(cursor)
+    const listEvents = this.store.listEvents.bind(this.store)
+    const rows = await this.usingStore('read audit events', () => listEvents({ database: target.id, type, before, limit: limit + 1 }))
+    const page = rows.slice(0, limit)
+    return {
+      events: page.map((row) => ({ ...row, at: new Date(row.at).toISOString() })),
+      nextCursor: rows.length > limit ? Buffer.from(`${page[page.length - 1].at}:${page[page.length - 1].id}`).toString('base64url') : null
+    }
   }
 
   async list (limit: number, cursor: string | undefined): Promise<LockList> {

@@ -61,6 +61,8 @@ export interface LockOptions {
 
 export interface UnlockOptions {
   mode?: LockMode
+  /** Who unlocks, for the audit trail. Defaults to `'program'`. */
+  by?: string
 }
 
 export interface ListOptions {
@@ -74,6 +76,8 @@ export interface DatabaseLockDecorator {
   unlock(database: string, options?: UnlockOptions): Promise<LockStatus>
   status(database: string): Promise<LockStatus>
   list(options?: ListOptions): Promise<LockList>
+  /** Audit events of a database, newest first. */
+  events(database: string, options?: { type?: LockEventType, limit?: number, cursor?: string }): Promise<LockEventPage>
 }
 
 /** A lock row to write: `expiresAt` null never expires. */
@@ -123,6 +127,37 @@ export interface ProcessReport {
   heartbeatAt: number
 }
 
+/** What happened to a database's locks. */
+export type LockEventType = 'locked' | 'relocked' | 'unlocked' | 'expired' | 'blocked' | 'conflict'
+
+/** One audit event; `count` > 1 only for `blocked` (refusals folded within one second). */
+export interface LockEvent {
+  type: LockEventType
+  database: string
+  mode: LockMode | null
+  /** Who acted: a principal, `admin-key`, or null (expiry). */
+  principal: string | null
+  reason: string | null
+  requestId: string | null
+  /** Client address. */
+  client: string | null
+  /** Method and URL pattern, e.g. `DELETE /v1/database/:name`. */
+  route: string | null
+  /** Milliseconds since the epoch. */
+  at: number
+  count: number
+}
+
+export interface StoredLockEvent extends LockEvent {
+  id: number
+}
+
+/** Audit events as the events route and the decorator return them. */
+export interface LockEventPage {
+  events: Array<Omit<StoredLockEvent, 'at'> & { at: string }>
+  nextCursor: string | null
+}
+
 /**
  * Where locks live. Every method may throw; the plugin turns a throw into
  * 503 LOCK_STORE_UNAVAILABLE and never shows the cause to clients.
@@ -134,7 +169,8 @@ export interface LockStore {
   release(database: string, mode: LockMode, rowId?: number): Promise<{ released: boolean, version: number }>
   locksOf(database: string, now: number): Promise<LockRecord[]>
   list(options: { limit: number, after: { database: string, mode: LockMode } | null, now: number }): Promise<LockRecord[]>
-  purgeExpired(now: number): Promise<number>
+  /** Removes expired locks, recording an `expired` audit event for each when the store keeps events; returns them. */
+  purgeExpired(now: number): Promise<LockRecord[]>
 
   /** Every live lock, for a process's first view. */
   snapshot(now: number): Promise<{ version: number, rows: LockRecord[] }>
@@ -150,12 +186,21 @@ export interface LockStore {
   reapProcesses(before: number): Promise<number>
 
   close(): Promise<void>
+
+  /** Audit trail (optional: a store without it has no events route data). Appends in one transaction. */
+  appendEvents?(events: LockEvent[]): Promise<void>
+  /** Newest first (by `at`, then `id`), strictly after the `before` position when given. */
+  listEvents?(options: { database: string, type: LockEventType | null, before: { at: number, id: number } | null, limit: number }): Promise<StoredLockEvent[]>
+  /** Removes events older than `before`; returns how many. */
+  pruneEvents?(before: number): Promise<number>
 }
 
 /** Options of the plugin. */
 export interface DatabaseLockOptions {
-  /** SQLite file for the lock store (created with its folder). Ignored when `store` is given. */
+  /** SQLite file for the lock store (created with its folder). Ignored when `store` or `url` is given. */
   path?: string
+  /** PostgreSQL connection string (`postgres://…`): one store shared by processes on several hosts. Ignored when `store` is given. */
+  url?: string
   /** A ready LockStore; the plugin does not close a store it did not open. */
   store?: LockStore
   /** Who is calling, or null when the request carries no credentials. */
@@ -192,6 +237,10 @@ export interface DatabaseLockOptions {
   purgeInterval?: number
   /** Extra @fastify/auth strategies for the lock routes, tried with `relation: 'or'`. */
   authStrategies?: FastifyAuthFunction[]
+  /** Keep an audit trail of lock events. Default true. */
+  audit?: boolean
+  /** Days audit events are kept. Default 90. */
+  auditRetentionDays?: number
   /** Clock for lock times and expiry (tests). Default `Date.now`. */
   now?: () => number
 }

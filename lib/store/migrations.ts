@@ -49,6 +49,28 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (database, process_id)
       ) WITHOUT ROWID;
     `
+  },
+  {
+    version: 2,
+    description: 'audit trail of lock events',
+    sql: `
+      -- Append-only; a 'blocked' row stands for \`count\` refusals within one second.
+      CREATE TABLE lock_events (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        at          INTEGER NOT NULL,
+        type        TEXT    NOT NULL,
+        database    TEXT    NOT NULL,
+        mode        TEXT,
+        principal   TEXT,
+        reason      TEXT,
+        request_id  TEXT,
+        client      TEXT,
+        route       TEXT,
+        count       INTEGER NOT NULL DEFAULT 1
+      );
+      CREATE INDEX lock_events_by_database ON lock_events (database, at, id);
+      CREATE INDEX lock_events_by_time ON lock_events (at);
+    `
   }
 ]
 

@@ -3,7 +3,8 @@ import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import type {
-  AcquireInput, AcquireResult, DrainState, LockMode, LockRecord, LockStore, ProcessReport, StoreChanges
+  AcquireInput, AcquireResult, DrainState, LockEvent, LockEventType, LockMode, LockRecord, LockStore, ProcessReport,
+  StoreChanges, StoredLockEvent
 } from '../../types/index.js'
 import { StoreTooNewError } from '../errors.js'
 import { retryWhileBusy } from './busy.js'
@@ -29,6 +30,22 @@ interface LockRow {
   locked_at: number
   expires_at: number | null
 }
+
+interface EventRow {
+  id: number
+  at: number
+  type: LockEventType
+  database: string
+  mode: LockMode | null
+  principal: string | null
+  reason: string | null
+  request_id: string | null
+  client: string | null
+  route: string | null
+  count: number
+}
+
+const NO_ORIGIN = { principal: null, requestId: null, client: null, route: null }
 
 const LIVE = '(expires_at IS NULL OR expires_at > @now)'
 
@@ -84,6 +101,11 @@ export class SqliteLockStore implements LockStore {
   private readonly journalRetention: number
   private lastDataVersion = -1
   private readonly statements
+  private readonly events: {
+    insert: Database.Statement
+    list: Database.Statement<{ database: string, type: string | null, beforeAt: number, beforeId: number, limit: number }, EventRow>
+    prune: Database.Statement
+  } | null
 
   constructor (options: SqliteLockStoreOptions) {
     this.path = options.path
@@ -101,7 +123,7 @@ export class SqliteLockStore implements LockStore {
       listAfter: db.prepare<{ now: number, limit: number, database: string, mode: string }, LockRow>(
         `SELECT rowid, * FROM locks WHERE (database, mode) > (@database, @mode) AND ${LIVE} ORDER BY database, mode LIMIT @limit`
       ),
-      expired: db.prepare<{ now: number }, { database: string }>('SELECT DISTINCT database FROM locks WHERE expires_at IS NOT NULL AND expires_at <= @now'),
+      expired: db.prepare<{ now: number }, LockRow & { expires_at: number }>('SELECT rowid, * FROM locks WHERE expires_at IS NOT NULL AND expires_at <= @now'),
       deleteExpired: db.prepare('DELETE FROM locks WHERE expires_at IS NOT NULL AND expires_at <= @now'),
       live: db.prepare<{ now: number }, LockRow>(`SELECT rowid, * FROM locks WHERE ${LIVE}`),
       journal: db.prepare('INSERT INTO lock_changes (database, changed_at) VALUES (?, ?)'),
@@ -130,6 +152,23 @@ export class SqliteLockStore implements LockStore {
       forgetProcess: db.prepare('DELETE FROM processes WHERE id = ?'),
       reapProcesses: db.prepare('DELETE FROM processes WHERE heartbeat_at < ?'),
       reapDraining: db.prepare('DELETE FROM draining WHERE process_id NOT IN (SELECT id FROM processes)')
+    }
+    this.events = this.prepareEvents()
+  }
+
+  private prepareEvents (): SqliteLockStore['events'] {
+    const version = this.db.pragma('user_version', { simple: true }) as number
+    if (version < 2) return null
+    return {
+      insert: this.db.prepare(
+        'INSERT INTO lock_events (at, type, database, mode, principal, reason, request_id, client, route, count) ' +
+        'VALUES (@at, @type, @database, @mode, @principal, @reason, @requestId, @client, @route, @count)'
+      ),
+      list: this.db.prepare<{ database: string, type: string | null, beforeAt: number, beforeId: number, limit: number }, EventRow>(
+        'SELECT * FROM lock_events WHERE database = @database AND (at, id) < (@beforeAt, @beforeId) AND (@type IS NULL OR type = @type) ' +
+        'ORDER BY at DESC, id DESC LIMIT @limit'
+      ),
+      prune: this.db.prepare('DELETE FROM lock_events WHERE at < ?')
     }
   }
 
@@ -202,17 +241,63 @@ export class SqliteLockStore implements LockStore {
     return rows.map(toRecord)
   }
 
-  async purgeExpired (now: number): Promise<number> {
+  async purgeExpired (now: number): Promise<LockRecord[]> {
     const s = this.statements
     return this.db.transaction(() => {
-      const databases = s.expired.all({ now })
-      if (databases.length === 0) return 0
-      const removed = s.deleteExpired.run({ now }).changes
       const at = Date.now()
-      for (const { database } of databases) s.journal.run(database, at)
       this.pruneJournal(at)
-      return removed
+      const expired = s.expired.all({ now })
+      if (expired.length === 0) return []
+      s.deleteExpired.run({ now })
+      for (const database of new Set(expired.map((row) => row.database))) s.journal.run(database, at)
+      // The audit trail learns of an expiry here, dated when the lock lifted.
+      if (this.events !== null) {
+        for (const row of expired) {
+          this.events.insert.run({ ...NO_ORIGIN, type: 'expired', database: row.database, mode: row.mode, reason: row.reason, at: row.expires_at, count: 1 })
+        }
+      }
+      return expired.map(toRecord)
     }).immediate()
+  }
+
+  async appendEvents (events: LockEvent[]): Promise<void> {
+    const insert = this.eventStatements().insert
+    this.db.transaction(() => {
+      for (const event of events) insert.run(event)
+    }).immediate()
+  }
+
+  async listEvents (options: { database: string, type: LockEventType | null, before: { at: number, id: number } | null, limit: number }): Promise<StoredLockEvent[]> {
+    const rows = this.eventStatements().list.all({
+      database: options.database,
+      type: options.type,
+      beforeAt: options.before?.at ?? Number.MAX_SAFE_INTEGER,
+      beforeId: options.before?.id ?? Number.MAX_SAFE_INTEGER,
+      limit: options.limit
+    })
+    return rows.map((row) => ({
+      id: row.id,
+      type: row.type,
+      database: row.database,
+      mode: row.mode,
+      principal: row.principal,
+      reason: row.reason,
+      requestId: row.request_id,
+      client: row.client,
+      route: row.route,
+      at: row.at,
+      count: row.count
+    }))
+  }
+
+  async pruneEvents (before: number): Promise<number> {
+    const prune = this.eventStatements().prune
+    return this.db.transaction(() => prune.run(before).changes).immediate()
+  }
+
+  private eventStatements (): NonNullable<SqliteLockStore['events']> {
+    if (this.events === null) throw new Error('this lock store file has no audit table (schema version below 2)')
+    return this.events
   }
 
   /** Drops journal rows older than the retention; later readers that needed them take a snapshot. */

@@ -1,0 +1,150 @@
+// The audit trail: lock events written to the store and logged as one structured
+// line each. Refusals are folded per database, principal and route per second and
+// written off the request path, so a flood of refused deletes stays a few rows.
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { LockEvent, LockEventType, LockMode, LockRecord, LockStore } from '../types/index.js'
+
+/** Who did it and through which request; null fields for programs and timers. */
+export interface EventOrigin {
+  principal: string | null
+  requestId: string | null
+  client: string | null
+  route: string | null
+}
+
+export const PROGRAM_ORIGIN: EventOrigin = { principal: null, requestId: null, client: null, route: null }
+
+export function originOf (request: FastifyRequest, principal: string | null): EventOrigin {
+  return {
+    principal,
+    requestId: String(request.id),
+    client: request.ip ?? null,
+    route: `${request.method} ${request.routeOptions.url ?? request.url}`
+  }
+}
+
+const FLUSH_INTERVAL = 250
+const BLOCKED_WINDOW = 1000
+/** Distinct refusal keys held at once; past it, refusals are only counted in the log. */
+const MAX_PENDING_KEYS = 10_000
+
+interface PendingBlocked {
+  event: LockEvent
+  windowEnds: number
+}
+
+export class AuditLog {
+  private readonly pending = new Map<string, PendingBlocked>()
+  private dropped = 0
+  private timer: NodeJS.Timeout | null = null
+  private flushing: Promise<void> = Promise.resolve()
+
+  constructor (
+    private readonly store: LockStore,
+    private readonly log: FastifyBaseLogger,
+    private readonly now: () => number,
+    private readonly wanted: boolean
+  ) {}
+
+  /** Events are written when wanted and the store keeps them; they are logged whenever wanted. */
+  get enabled (): boolean {
+    return this.wanted && typeof this.store.appendEvents === 'function'
+  }
+
+  start (): void {
+    if (!this.enabled) return
+    this.timer = setInterval(() => { this.flush(false).catch(() => {}) }, FLUSH_INTERVAL)
+    this.timer.unref()
+  }
+
+  private logEvent (event: LockEvent): void {
+    this.log.info({
+      event: event.type,
+      database: event.database,
+      mode: event.mode,
+      principal: event.principal,
+      reason: event.reason,
+      requestId: event.requestId,
+      client: event.client,
+      route: event.route,
+      count: event.count
+    }, `database-lock: ${event.type} ${event.database}`)
+  }
+
+  /** A lock change: written before the caller answers, so the trail never misses a granted lock. */
+  async record (type: Exclude<LockEventType, 'blocked'>, database: string, mode: LockMode, reason: string | null, origin: EventOrigin): Promise<void> {
+    if (!this.wanted) return
+    const event: LockEvent = { type, database, mode, reason, ...origin, at: this.now(), count: 1 }
+    this.logEvent(event)
+    if (!this.enabled) return
+    try {
+      await this.store.appendEvents?.([event])
+    } catch (err) {
+      // The lock itself is done; a lost audit row must not turn it into an error.
+      this.log.error({ err, event: type, database }, 'database-lock: could not write an audit event')
+    }
+  }
+
+  /** A refused request: O(1) on the request path, no I/O. */
+  blocked (database: string, mode: LockMode, reason: string | null, origin: EventOrigin): void {
+    if (!this.enabled) return
+    const key = `${database}\u0000${origin.principal ?? ''}\u0000${origin.route ?? ''}`
+    const existing = this.pending.get(key)
+    if (existing !== undefined) {
+      existing.event.count++
+      return
+    }
+    if (this.pending.size >= MAX_PENDING_KEYS) {
+      this.dropped++
+      return
+    }
+    const at = this.now()
+    this.pending.set(key, { event: { type: 'blocked', database, mode, reason, ...origin, at, count: 1 }, windowEnds: Date.now() + BLOCKED_WINDOW })
+  }
+
+  /** Writes refusal windows that have closed (all of them when `everything`). */
+  flush (everything: boolean): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      const due: LockEvent[] = []
+      const now = Date.now()
+      for (const [key, entry] of this.pending) {
+        if (everything || entry.windowEnds <= now) {
+          due.push(entry.event)
+          this.pending.delete(key)
+        }
+      }
+      if (this.dropped > 0) {
+        this.log.warn({ dropped: this.dropped }, 'database-lock: too many distinct refusals at once; some were only counted here')
+        this.dropped = 0
+      }
+      if (due.length === 0) return
+      for (const event of due) this.logEvent(event)
+      try {
+        await this.store.appendEvents?.(due)
+      } catch (err) {
+        this.log.error({ err, events: due.length }, 'database-lock: could not write audit events')
+      }
+    })
+    return this.flushing
+  }
+
+  /** The store wrote the `expired` rows itself when it purged them; they are logged here. */
+  logExpired (expired: LockRecord[]): void {
+    if (!this.wanted) return
+    for (const lock of expired) {
+      this.logEvent({ type: 'expired', database: lock.database, mode: lock.mode, reason: lock.reason, ...PROGRAM_ORIGIN, at: lock.expiresAt ?? this.now(), count: 1 })
+    }
+  }
+
+  async prune (retentionDays: number): Promise<number> {
+    if (!this.enabled) return 0
+    if (typeof this.store.pruneEvents !== 'function') return 0
+    return this.store.pruneEvents(this.now() - retentionDays * 24 * 3600_000)
+  }
+
+  async stop (): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer)
+    this.timer = null
+    await this.flush(true)
+  }
+}

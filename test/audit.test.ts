@@ -1,0 +1,177 @@
+// The audit trail: who locked, unlocked, and who tried to delete a locked database.
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import Database from 'better-sqlite3'
+import t from 'tap'
+import { MIGRATIONS } from '../lib/store/migrations.js'
+import { SqliteLockStore } from '../lib/store/sqlite.js'
+import { ADMIN_KEY, createDatabases, fakeClock, startDemo, tempDir, type DemoHandle } from './helpers/app.js'
+import { lockFile } from './helpers/store.js'
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function logSink () {
+  const lines: string[] = []
+  const stream = new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(chunk.toString()); done() } })
+  return { lines, logger: { level: 'info', stream } }
+}
+
+interface EventBody { id: number, type: string, database: string, mode: string | null, principal: string | null, reason: string | null, requestId: string | null, client: string | null, route: string | null, at: string, count: number }
+
+async function eventsOf (demo: DemoHandle, database: string, query = ''): Promise<EventBody[]> {
+  const res = await demo.admin('GET', `/v1/database/${database}/lock/events${query}`)
+  if (res.statusCode !== 200) throw new Error(res.body)
+  return res.json().events
+}
+
+/** Waits until `check` holds (refusals are written after their one-second window). */
+async function eventually<T> (read: () => Promise<T>, check: (value: T) => boolean, timeout = 5000): Promise<T> {
+  const deadline = Date.now() + timeout
+  let value = await read()
+  while (!check(value) && Date.now() < deadline) {
+    await sleep(50)
+    value = await read()
+  }
+  return value
+}
+
+t.test('every event type is recorded with the right fields by real requests', async (t) => {
+  const clock = fakeClock()
+  const demo = await startDemo(t, { deleteDelay: 300, lockOptions: { now: clock.now, drainTimeout: 50, purgeInterval: 20 } })
+  await createDatabases(demo, ['prod', 'stage'])
+  const step = () => clock.advance(1000)
+
+  await demo.as('alice', 'POST', '/v1/database/prod/lock', { reason: 'prod' }); step()
+  await demo.as('alice', 'POST', '/v1/database/prod/lock', { reason: 'still prod' }); step()
+  t.equal((await demo.as('alice', 'DELETE', '/v1/database/prod')).statusCode, 403); step()
+  await demo.as('alice', 'POST', '/v1/database/prod/unlock'); step()
+  await demo.admin('POST', '/v1/database/prod/lock', { mode: 'write', reason: 'restore', ttl: 5 })
+  clock.advance(5000)
+
+  const prod = await eventually(() => eventsOf(demo, 'prod'), (events) => events.length === 6)
+  t.same(prod.map((event) => event.type), ['expired', 'locked', 'unlocked', 'blocked', 'relocked', 'locked'], 'newest first')
+  const [expired, lockedWrite, unlocked, blocked, relocked, locked] = prod
+  t.match(locked, { database: 'prod', mode: 'delete', principal: 'alice', reason: 'prod', client: '127.0.0.1', route: 'POST /v1/database/:name/lock', count: 1, at: '2026-11-23T10:00:00.000Z' })
+  t.type(locked.requestId, 'string')
+  t.match(relocked, { mode: 'delete', principal: 'alice', reason: 'still prod' })
+  t.match(blocked, { mode: 'delete', principal: 'alice', route: 'DELETE /v1/database/:name', count: 1 })
+  t.match(unlocked, { mode: 'delete', principal: 'alice', route: 'POST /v1/database/:name/unlock' })
+  t.match(lockedWrite, { mode: 'write', principal: 'admin-key', reason: 'restore' })
+  t.match(expired, { mode: 'write', principal: null, reason: 'restore', requestId: null, at: '2026-11-23T10:00:09.000Z' }, 'dated when the lock lifted')
+
+  // conflict: a delete in flight outlives drainTimeout (50 ms)
+  const deleting = demo.as('alice', 'DELETE', '/v1/database/stage')
+  await sleep(50)
+  t.equal((await demo.admin('POST', '/v1/database/stage/lock', { reason: 'too late' })).statusCode, 409)
+  await deleting
+  const stage = await eventsOf(demo, 'stage')
+  t.match(stage, [{ type: 'conflict', mode: 'delete', principal: 'admin-key', reason: 'too late', route: 'POST /v1/database/:name/lock' }], 'the admin key reads the trail of a deleted database')
+  t.equal((await demo.as('alice', 'GET', '/v1/database/stage/lock/events')).statusCode, 404, 'its owner no longer can')
+})
+
+t.test('pagination and the type filter', async (t) => {
+  const demo = await startDemo(t)
+  await createDatabases(demo, ['prod'])
+  for (let i = 0; i < 30; i++) {
+    await demo.as('alice', 'POST', '/v1/database/prod/lock')
+    await demo.as('alice', 'POST', '/v1/database/prod/unlock')
+  }
+  const seen = new Set<number>()
+  let cursor: string | null = null
+  let previous = Infinity
+  do {
+    const page: { events: EventBody[], nextCursor: string | null } = (await demo.admin('GET', `/v1/database/prod/lock/events?limit=25${cursor === null ? '' : `&cursor=${cursor}`}`)).json()
+    for (const event of page.events) {
+      t.notOk(seen.has(event.id), 'each event once')
+      seen.add(event.id)
+      t.ok(event.id < previous, 'newest first')
+      previous = event.id
+    }
+    cursor = page.nextCursor
+  } while (cursor !== null)
+  t.equal(seen.size, 60)
+  const unlocked = await eventsOf(demo, 'prod', '?type=unlocked&limit=500')
+  t.equal(unlocked.length, 30)
+  t.ok(unlocked.every((event) => event.type === 'unlocked'))
+  t.equal((await eventsOf(demo, 'prod')).length, 50, 'limit defaults to 50')
+  t.equal((await demo.admin('GET', '/v1/database/prod/lock/events?limit=501')).statusCode, 400)
+  t.equal((await demo.admin('GET', '/v1/database/prod/lock/events?type=deleted')).statusCode, 400)
+  t.equal((await demo.admin('GET', '/v1/database/prod/lock/events?cursor=zz')).statusCode, 400)
+})
+
+t.test('owner or admin only', async (t) => {
+  const demo = await startDemo(t)
+  await createDatabases(demo, ['prod'])
+  t.equal((await demo.as('alice', 'GET', '/v1/database/prod/lock/events')).statusCode, 200)
+  t.equal((await demo.admin('GET', '/v1/database/prod/lock/events')).statusCode, 200)
+  t.equal((await demo.as('bob', 'GET', '/v1/database/prod/lock/events')).statusCode, 403)
+  t.equal((await demo.as(null, 'GET', '/v1/database/prod/lock/events')).statusCode, 401)
+  t.equal((await demo.as('alice', 'GET', '/v1/database/nope/lock/events')).statusCode, 404)
+})
+
+t.test('a flood of 10,000 refused deletes stays a bounded number of rows with correct counts', async (t) => {
+  const demo = await startDemo(t)
+  await createDatabases(demo, ['prod'])
+  await demo.as('alice', 'POST', '/v1/database/prod/lock')
+  const started = Date.now()
+  for (let i = 0; i < 10_000; i++) {
+    if ((await demo.as('alice', 'DELETE', '/v1/database/prod')).statusCode !== 403) t.fail('not refused')
+  }
+  const seconds = Math.ceil((Date.now() - started) / 1000)
+  await demo.app.close()
+  const db = new Database(lockFile(demo.dataDir), { readonly: true })
+  const rows = db.prepare("SELECT count(*) AS n, sum(count) AS total FROM lock_events WHERE type = 'blocked'").get() as { n: number, total: number }
+  db.close()
+  t.equal(rows.total, 10_000, 'every refusal is counted')
+  t.ok(rows.n <= seconds + 1, `${rows.n} rows for ${seconds} s of refusals (at most one per second)`)
+})
+
+t.test('events older than the retention are pruned in the background', async (t) => {
+  const clock = fakeClock()
+  const demo = await startDemo(t, { lockOptions: { now: clock.now, purgeInterval: 20, auditRetentionDays: 90 } })
+  await createDatabases(demo, ['prod'])
+  await demo.as('alice', 'POST', '/v1/database/prod/lock')
+  clock.advance(89 * 24 * 3600_000)
+  await demo.as('alice', 'POST', '/v1/database/prod/unlock')
+  await sleep(60)
+  t.equal((await eventsOf(demo, 'prod')).length, 2, 'both kept within 90 days')
+  clock.advance(2 * 24 * 3600_000)
+  const left = await eventually(() => eventsOf(demo, 'prod'), (events) => events.length === 1)
+  t.same(left.map((event) => event.type), ['unlocked'], 'the 91-day-old event is gone')
+})
+
+t.test('structured log lines, with no secrets', async (t) => {
+  const sink = logSink()
+  const demo = await startDemo(t, { logger: sink.logger })
+  await createDatabases(demo, ['prod'])
+  await demo.admin('POST', '/v1/database/prod/lock', { reason: 'nightly' })
+  await demo.as('alice', 'DELETE', '/v1/database/prod')
+  await demo.app.close()
+  const lines = sink.lines.map((line) => JSON.parse(line) as Record<string, unknown>)
+  t.match(lines.find((line) => line.event === 'locked'), { msg: 'database-lock: locked prod', event: 'locked', database: 'prod', mode: 'delete', principal: 'admin-key', reason: 'nightly' })
+  t.match(lines.find((line) => line.event === 'blocked'), { event: 'blocked', database: 'prod', principal: 'alice', count: 1 })
+  const all = sink.lines.join('')
+  t.notMatch(all, new RegExp(ADMIN_KEY), 'the admin key is never logged')
+  t.notMatch(all, /alice-token/, 'tokens are never logged')
+})
+
+t.test('upgrading a store file from the previous schema keeps its locks; the old code refuses the new file', async (t) => {
+  const path = join(tempDir(t), 'locks.db')
+  const v1 = MIGRATIONS.slice(0, 1)
+  const old = new SqliteLockStore({ path, migrations: v1 })
+  await old.acquire({ database: 'prod', mode: 'delete', reason: 'kept', lockedBy: 'alice', now: 1000, expiresAt: null, refreshReason: false, refreshExpiry: false })
+  t.equal(old.db.pragma('user_version', { simple: true }), 1)
+  await old.close()
+
+  const upgraded = new SqliteLockStore({ path })
+  t.equal(upgraded.db.pragma('user_version', { simple: true }), 2)
+  t.match(await upgraded.locksOf('prod', 2000), [{ database: 'prod', mode: 'delete', reason: 'kept', lockedBy: 'alice', lockedAt: 1000 }])
+  await upgraded.appendEvents([{ type: 'locked', database: 'prod', mode: 'delete', principal: 'alice', reason: 'kept', requestId: null, client: null, route: null, at: 1000, count: 1 }])
+  await upgraded.close()
+
+  const before = createHash('sha256').update(readFileSync(path)).digest('hex')
+  t.throws(() => new SqliteLockStore({ path, migrations: v1 }), { code: 'LOCK_STORE_TOO_NEW', message: /schema version 2, newer than .* \(1\)/ })
+  t.equal(createHash('sha256').update(readFileSync(path)).digest('hex'), before, 'the new file is untouched by the old code')
+})
