@@ -23,7 +23,8 @@ export type ClientLockOptions = Pick<LockOptions, 'mode' | 'reason' | 'ttl'>
 /** `{ statusCode, code, error, message }`, plus whatever else the server sent. */
 export interface LockErrorBody {
   statusCode: number
-  code: string
+  /** Absent from errors Fastify makes itself (a crash's 500, an unknown route's 404). */
+  code?: string
   error?: string
   message: string
   [key: string]: unknown
@@ -98,7 +99,8 @@ const RELEASE_RETRY_DELAYS = [250, 1000, 2000]
 
 function isErrorBody (value: unknown): value is LockErrorBody {
   const body = value as Partial<LockErrorBody> | null
-  return typeof body === 'object' && body !== null && typeof body.code === 'string' && typeof body.message === 'string'
+  return typeof body === 'object' && body !== null && typeof body.message === 'string' &&
+    (body.code === undefined || typeof body.code === 'string')
 }
 
 function trimSlash (path: string): string {
@@ -159,10 +161,10 @@ export function createLockClient (options: LockClientOptions): LockClient {
       json = undefined
     }
     if (res.ok && json !== undefined) return json as T
-    if (!res.ok && isErrorBody(json)) throw new LockClientError(json.code, json.message, res.status, json)
+    if (!res.ok && isErrorBody(json)) throw new LockClientError(json.code ?? `HTTP_${res.status}`, json.message, res.status, json)
     const excerpt = text.length > 200 ? `${text.slice(0, 200)}…` : text
     throw new LockClientError(ClientErrorCodes.UNEXPECTED_RESPONSE,
-      `${method} ${url} answered HTTP ${res.status} with something other than this API's JSON: ${JSON.stringify(excerpt)}; is --server the right URL?`,
+      `${method} ${url} answered HTTP ${res.status} with something other than this API's JSON: ${JSON.stringify(excerpt)}; is the server URL right?`,
       res.status)
   }
 
@@ -186,7 +188,7 @@ export function createLockClient (options: LockClientOptions): LockClient {
       const search = query.toString()
       return request<LockList>('GET', search === '' ? listPath : `${listPath}?${search}`)
     },
-    async withLock (database, withOptions, fn) {
+    async withLock<T> (database: string, withOptions: WithLockOptions, fn: (status: LockStatus) => T | Promise<T>): Promise<T> {
       const { onError, ...lockOptions } = withOptions
       const mode: LockMode = lockOptions.mode ?? 'delete'
       const before = await client.status(database)

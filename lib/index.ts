@@ -135,6 +135,10 @@ export { databaseLock, databaseLock as fastifyDatabaseLock }
 export { SqliteLockStore, type SqliteLockStoreOptions } from './store/sqlite.js'
 export { PostgresLockStore, type PostgresLockStoreOptions } from './store/postgres.js'
 export { checkDatabaseName } from './names.js'
+export {
+  createLockClient, LockClientError, ClientErrorCodes, type LockClient, type LockClientOptions, type ClientLockOptions,
+  type WithLockOptions, type WithLockPhase, type LockErrorBody
+} from './client.js'
 export { classifyRoute } from './guard.js'
 export { RefusalSchema as DatabaseLockRefusalSchema, LockStatusSchema, LockListSchema } from './schemas.js'
 export * as errors from './errors.js'

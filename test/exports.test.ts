@@ -15,7 +15,8 @@ t.test('require() returns the plugin with default and named exports', async (t) 
       meta: plugin[Symbol.for('plugin-meta')],
       store: typeof plugin.SqliteLockStore,
       errors: Object.keys(plugin.errors).length > 5,
-      checkName: plugin.checkDatabaseName('Prod') !== null
+      checkName: plugin.checkDatabaseName('Prod') !== null,
+      client: typeof plugin.createLockClient
     }))`
   const result = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }))
   t.same(result, {
@@ -26,7 +27,8 @@ t.test('require() returns the plugin with default and named exports', async (t) 
     meta: { fastify: '5.x', name: 'fastify-database-lock' },
     store: 'function',
     errors: true,
-    checkName: true
+    checkName: true,
+    client: 'function'
   })
 })
 
@@ -41,4 +43,7 @@ t.test('import gives the same function as default and named exports', async (t) 
 t.test('the package resolves by name through its exports map', async (t) => {
   const script = "const p = require('fastify-database-lock'); console.log(typeof p, typeof require('fastify-database-lock/package.json').version)"
   t.equal(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: ROOT }).trim(), 'function string')
+  // The client alone, for scripts that need neither Fastify nor SQLite.
+  const client = "const c = require('fastify-database-lock/client'); console.log(typeof c.createLockClient)"
+  t.equal(execFileSync(process.execPath, ['-e', client], { encoding: 'utf8', cwd: ROOT }).trim(), 'function')
 })

@@ -15,15 +15,15 @@ const options: DatabaseLockOptions = {
   resolveDatabase: async (nameOrIdentity) => ({ id: nameOrIdentity, owner: 'alice' }),
   adminKey: process.env.ADMIN_KEY
 }
-void app.register(databaseLock, options)
-void app.register(named, { store: new SqliteLockStore({ path: 'x.db' }), principal: () => null, resolveDatabase: () => null })
+app.register(databaseLock, options)
+app.register(named, { store: new SqliteLockStore({ path: 'x.db' }), principal: () => null, resolveDatabase: () => null })
 
 // @ts-expect-error principal is required
-void app.register(databaseLock, { path: 'x.db', resolveDatabase: () => null })
+app.register(databaseLock, { path: 'x.db', resolveDatabase: () => null })
 // @ts-expect-error resolveDatabase must answer { id, owner }
-void app.register(databaseLock, { path: 'x.db', principal: () => null, resolveDatabase: () => ({ id: 'x' }) })
+app.register(databaseLock, { path: 'x.db', principal: () => null, resolveDatabase: () => ({ id: 'x' }) })
 // @ts-expect-error failOpen is a boolean
-void app.register(databaseLock, { path: 'x.db', principal: () => null, resolveDatabase: () => null, failOpen: 'yes' })
+app.register(databaseLock, { path: 'x.db', principal: () => null, resolveDatabase: () => null, failOpen: 'yes' })
 
 // The decorator
 expectType<Promise<LockStatus>>(app.databaseLock.lock('prod', { mode: 'write', reason: 'restore', ttl: 3600, by: 'ops' }))
@@ -31,9 +31,9 @@ expectType<Promise<LockStatus>>(app.databaseLock.unlock('prod', { mode: 'delete'
 expectType<Promise<LockStatus>>(app.databaseLock.status('prod'))
 expectType<Promise<LockList>>(app.databaseLock.list({ limit: 10, cursor: 'abc' }))
 // @ts-expect-error there is no "all" mode
-void app.databaseLock.lock('prod', { mode: 'all' })
+app.databaseLock.lock('prod', { mode: 'all' })
 // @ts-expect-error ttl is a number of seconds
-void app.databaseLock.lock('prod', { ttl: '1h' })
+app.databaseLock.lock('prod', { ttl: '1h' })
 
 async function statusShape (): Promise<void> {
   const status = await app.databaseLock.status('prod')
@@ -42,7 +42,7 @@ async function statusShape (): Promise<void> {
   expectType<'delete' | 'write'>(status.locks[0].mode)
   expectType<string | null>(status.locks[0].expiresAt)
 }
-void statusShape
+expectType<() => Promise<void>>(statusShape)
 
 // Route config
 app.delete('/v1/database/:name/cache', { config: { databaseLock: false } }, async () => ({}))
