@@ -1,13 +1,16 @@
 #!/usr/bin/env node
-// dblock: lock, unlock, check and list database locks from a terminal or a script, and run
-// a command under a lock that is released however the command ends. Built on ./client.ts.
+// dblock: lock, unlock, check and list database locks from a terminal or a script, read a
+// database's audit trail, and run a command under a lock that is released however the command
+// ends. Built on ./client.ts.
 import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { constants } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import type { LockInfo, LockMode, LockStatus } from '../types/index.js'
-import { createLockClient, LockClientError, type ClientLockOptions, type LockClient } from './client.js'
+import type { LockEventPage, LockEventType, LockInfo, LockMode, LockStatus } from '../types/index.js'
+import {
+  createLockClient, LockClientError, LockEventTypes, type ClientLockOptions, type EventsOptions, type LockClient
+} from './client.js'
 
 const EXIT_OK = 0
 const EXIT_REFUSED = 1
@@ -15,6 +18,7 @@ const EXIT_USAGE = 2
 const EXIT_UNREACHABLE = 3
 const CONFIG_FILE = 'dblock.json'
 const MAX_TTL_SECONDS = 31_536_000
+const MAX_EVENTS_LIMIT = 500
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
 
 class UsageError extends Error {
@@ -24,13 +28,17 @@ class UsageError extends Error {
   }
 }
 
-type CommandName = 'lock' | 'unlock' | 'status' | 'list' | 'exec'
+type CommandName = 'lock' | 'unlock' | 'status' | 'events' | 'list' | 'exec'
+
+/** Options that belong to some commands only. */
+const COMMAND_OPTIONS = ['mode', 'reason', 'ttl', 'type', 'limit', 'cursor'] as const
+type CommandOption = typeof COMMAND_OPTIONS[number]
 
 interface CommandSpec {
   usage: string
   summary: string
   /** Options besides the common ones. */
-  options: Array<'mode' | 'reason' | 'ttl'>
+  options: CommandOption[]
   /** Whether it acts on one database (an argument or dblock.json's "database"). */
   database: boolean
 }
@@ -53,6 +61,16 @@ const COMMANDS: Record<CommandName, CommandSpec> = {
     usage: 'dblock status [database]',
     summary: 'Show the locks a database holds.',
     options: [],
+    database: true
+  },
+  events: {
+    usage: 'dblock events [database] [--type TYPE] [--limit N] [--cursor CURSOR]',
+    summary: 'Show the audit trail of a database, newest first: who locked and unlocked it, and who\n' +
+      'was refused. --type shows one type only (locked, relocked, unlocked, expired, blocked,\n' +
+      'conflict); --limit N reads N events (1 to 500, the server\'s default 50); when there are\n' +
+      'more, the command for the next page is printed on stderr (--cursor CURSOR). Needs the\n' +
+      'owner\'s token or the admin key (only the admin key once the database was deleted).',
+    options: ['type', 'limit', 'cursor'],
     database: true
   },
   list: {
@@ -106,8 +124,14 @@ const OPTIONS = {
   version: { type: 'boolean' },
   mode: { type: 'string' },
   reason: { type: 'string' },
-  ttl: { type: 'string' }
+  ttl: { type: 'string' },
+  type: { type: 'string' },
+  limit: { type: 'string' },
+  cursor: { type: 'string' }
 } as const
+
+const COMMAND_LIST = Object.keys(COMMANDS) as CommandName[]
+const COMMAND_WORDS = `${COMMAND_LIST.slice(0, -1).join(', ')} or ${COMMAND_LIST[COMMAND_LIST.length - 1]}`
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS, tokens: true, allowPositionals: true, strict: true }>>['values']
 
@@ -142,17 +166,17 @@ function parse (argv: string[]): Invocation | { help: string } | { version: true
   if (values.version === true && name === undefined) return { version: true }
   if (name === undefined) {
     if (values.help === true) return { help: HELP }
-    throw new UsageError('which command? One of: lock, unlock, status, list, exec')
+    throw new UsageError(`which command? One of: ${COMMAND_LIST.join(', ')}`)
   }
   if (name === 'help') {
     const topic = args[0] as CommandName | undefined
     return { help: topic !== undefined && Object.hasOwn(COMMANDS, topic) ? commandHelp(topic) : HELP }
   }
-  if (!Object.hasOwn(COMMANDS, name)) throw new UsageError(`unknown command "${name}"; use lock, unlock, status, list or exec`)
+  if (!Object.hasOwn(COMMANDS, name)) throw new UsageError(`unknown command "${name}"; use ${COMMAND_WORDS}`)
   const command = name as CommandName
   if (values.help === true) return { help: commandHelp(command) }
   const spec = COMMANDS[command]
-  for (const option of ['mode', 'reason', 'ttl'] as const) {
+  for (const option of COMMAND_OPTIONS) {
     if (values[option] !== undefined && !spec.options.includes(option)) {
       throw new UsageError(`--${option} does not apply to ${command}`, command)
     }
@@ -237,6 +261,23 @@ function parseTtl (value: string | undefined, command: CommandName): number | un
   return ttl
 }
 
+function parseEventType (value: string | undefined, command: CommandName): LockEventType | undefined {
+  if (value === undefined) return undefined
+  if (!(LockEventTypes as readonly string[]).includes(value)) {
+    throw new UsageError(`--type must be one of ${LockEventTypes.join(', ')}; got "${value}"`, command)
+  }
+  return value as LockEventType
+}
+
+function parseLimit (value: string | undefined, command: CommandName): number | undefined {
+  if (value === undefined) return undefined
+  const limit = Number(value)
+  if (!/^\d+$/.test(value) || limit < 1 || limit > MAX_EVENTS_LIMIT) {
+    throw new UsageError(`--limit must be a whole number from 1 to ${MAX_EVENTS_LIMIT}, got "${value}"`, command)
+  }
+  return limit
+}
+
 /** Server text shown on a terminal: control characters escaped so it cannot drive the terminal. */
 function clean (text: string): string {
   // eslint-disable-next-line no-control-regex
@@ -254,6 +295,27 @@ function lockLine (database: string, lock: LockInfo): string {
   const until = lock.expiresAt === null ? '' : `, until ${shortTime(lock.expiresAt, true)}`
   const reason = lock.reason === null || lock.reason === '' ? '' : ` — ${JSON.stringify(lock.reason)}`
   return `${clean(database)}: locked (${lock.mode}) by ${clean(lock.lockedBy)} since ${shortTime(lock.lockedAt)}${until}${reason}`
+}
+
+type EventRow = LockEventPage['events'][number]
+
+const EVENT_TYPE_WIDTH = Math.max(...LockEventTypes.map((type) => type.length))
+
+/**
+ * `2026-11-23 10:14:03 UTC  blocked   delete  bob  DELETE /v1/database/:name  ×3`: a refusal
+ * says what was tried; every event says the reason it carries, in quotes.
+ */
+function eventLine (event: EventRow): string {
+  const fields = [
+    shortTime(event.at, true),
+    clean(event.type).padEnd(EVENT_TYPE_WIDTH),
+    (event.mode ?? '-').padEnd(6),
+    event.principal === null || event.principal === '' ? '-' : clean(event.principal)
+  ]
+  if (event.type === 'blocked' && event.route !== null) fields.push(clean(event.route))
+  if (event.reason !== null && event.reason !== '') fields.push(JSON.stringify(event.reason))
+  if (event.count > 1) fields.push(`×${event.count}`)
+  return fields.join('  ')
 }
 
 function statusLines (status: LockStatus): string[] {
@@ -374,6 +436,9 @@ async function run (argv: string[]): Promise<number> {
   const inCommand = (message: string) => new UsageError(message, command)
   const mode = parseMode(values.mode, command === 'exec' ? 'write' : 'delete', command)
   const ttl = parseTtl(values.ttl, command)
+  const type = parseEventType(values.type, command)
+  const limit = parseLimit(values.limit, command)
+  if (values.cursor === '') throw inCommand('--cursor needs the cursor a previous page printed')
 
   const configPath = values['no-config'] === true ? null : values.config !== undefined ? resolve(values.config) : findConfig(process.cwd())
   const config: ConfigFile | null = configPath === null ? null : readConfig(configPath)
@@ -407,6 +472,8 @@ async function run (argv: string[]): Promise<number> {
       return show(await client.unlock(name, { mode }), values.json)
     case 'status':
       return show(await client.status(name), values.json)
+    case 'events':
+      return events(client, name, { type, limit, cursor: values.cursor }, values.json)
     case 'list':
       return list(client, values.json)
     case 'exec':
@@ -431,6 +498,29 @@ async function list (client: LockClient, json: boolean | undefined): Promise<num
   if (json === true) print(JSON.stringify({ locks, nextCursor: null }))
   else print(locks.length === 0 ? 'no locks' : locks.map((lock) => lockLine(lock.database, lock)).join('\n'))
   return EXIT_OK
+}
+
+/** One page of the trail; the command for the next page goes to stderr so stdout stays one line per event. */
+async function events (client: LockClient, database: string, options: EventsOptions, json: boolean | undefined): Promise<number> {
+  const page = await client.events(database, options)
+  if (json === true) {
+    print(JSON.stringify(page))
+    return EXIT_OK
+  }
+  print(page.events.length === 0 ? 'no events' : page.events.map(eventLine).join('\n'))
+  if (page.nextCursor !== null) {
+    const next = ['dblock', 'events', shellWord(database)]
+    if (options.type !== undefined) next.push('--type', options.type)
+    if (options.limit !== undefined) next.push('--limit', String(options.limit))
+    next.push('--cursor', shellWord(page.nextCursor))
+    warn(`more events: ${next.join(' ')}`)
+  }
+  return EXIT_OK
+}
+
+/** A word as a POSIX shell reads it back: bare when it is safe, else single-quoted. */
+function shellWord (word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${clean(word).replace(/'/g, "'\\''")}'`
 }
 
 // A reader that goes away (`dblock list | head`) is not an error worth a stack trace.

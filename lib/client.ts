@@ -1,6 +1,6 @@
 // A typed HTTP client for the lock routes, on Node's built-in fetch. It needs nothing
 // from the plugin at run time, so scripts and the `dblock` command load it alone.
-import type { ListOptions, LockList, LockMode, LockOptions, LockStatus } from '../types/index.js'
+import type { ListOptions, LockEventPage, LockEventType, LockList, LockMode, LockOptions, LockStatus } from '../types/index.js'
 
 export interface LockClientOptions {
   /** Base URL of the service, e.g. `https://db.example.com`; a path in it is kept. */
@@ -19,6 +19,19 @@ export interface LockClientOptions {
 
 /** What `lock` sends; who holds the lock is the server's business (the caller's principal). */
 export type ClientLockOptions = Pick<LockOptions, 'mode' | 'reason' | 'ttl'>
+
+/** What `events` asks for: one page of a database's audit trail, newest first. */
+export interface EventsOptions {
+  /** Only events of this type. */
+  type?: LockEventType
+  /** Events per page, 1 to 500. The server's default is 50. */
+  limit?: number
+  /** The `nextCursor` of the previous page. */
+  cursor?: string
+}
+
+/** The audit event types the events route knows, in the order the docs list them. */
+export const LockEventTypes: readonly LockEventType[] = ['locked', 'relocked', 'unlocked', 'expired', 'blocked', 'conflict']
 
 /** `{ statusCode, code, error, message }`, plus whatever else the server sent. */
 export interface LockErrorBody {
@@ -46,6 +59,11 @@ export interface LockClient {
   status (database: string): Promise<LockStatus>
   /** One page of every live lock (admin key only); follow `nextCursor` for the next. */
   list (options?: ListOptions): Promise<LockList>
+  /**
+   * One page of a database's audit trail, newest first (owner or admin key; after the database
+   * was deleted, the admin key only); follow `nextCursor` for the next.
+   */
+  events (database: string, options?: EventsOptions): Promise<LockEventPage>
   /**
    * Takes the lock, runs `fn`, and releases the lock however `fn` ends. Refuses with
    * `ALREADY_LOCKED` when the database already holds a lock of that mode, because
@@ -168,7 +186,11 @@ export function createLockClient (options: LockClientOptions): LockClient {
       res.status)
   }
 
-  const lockPath = (database: string, action: 'lock' | 'unlock') => `${prefix}/${encodeURIComponent(database)}/${action}`
+  const lockPath = (database: string, action: 'lock' | 'unlock' | 'lock/events') => `${prefix}/${encodeURIComponent(database)}/${action}`
+  const withQuery = (path: string, query: URLSearchParams) => {
+    const search = query.toString()
+    return search === '' ? path : `${path}?${search}`
+  }
 
   const client: LockClient = {
     lock (database, lockOptions = {}) {
@@ -185,8 +207,14 @@ export function createLockClient (options: LockClientOptions): LockClient {
       const query = new URLSearchParams()
       if (listOptions.limit !== undefined) query.set('limit', String(listOptions.limit))
       if (listOptions.cursor !== undefined) query.set('cursor', listOptions.cursor)
-      const search = query.toString()
-      return request<LockList>('GET', search === '' ? listPath : `${listPath}?${search}`)
+      return request<LockList>('GET', withQuery(listPath, query))
+    },
+    events (database, eventsOptions = {}) {
+      const query = new URLSearchParams()
+      if (eventsOptions.limit !== undefined) query.set('limit', String(eventsOptions.limit))
+      if (eventsOptions.type !== undefined) query.set('type', eventsOptions.type)
+      if (eventsOptions.cursor !== undefined) query.set('cursor', eventsOptions.cursor)
+      return request<LockEventPage>('GET', withQuery(lockPath(database, 'lock/events'), query))
     },
     async withLock<T> (database: string, withOptions: WithLockOptions, fn: (status: LockStatus) => T | Promise<T>): Promise<T> {
       const { onError, ...lockOptions } = withOptions

@@ -137,7 +137,7 @@ export { PostgresLockStore, type PostgresLockStoreOptions } from './store/postgr
 export { checkDatabaseName } from './names.js'
 export {
   createLockClient, LockClientError, ClientErrorCodes, type LockClient, type LockClientOptions, type ClientLockOptions,
-  type WithLockOptions, type WithLockPhase, type LockErrorBody
+  type WithLockOptions, type WithLockPhase, type LockErrorBody, type EventsOptions, LockEventTypes
 } from './client.js'
 export { classifyRoute } from './guard.js'
 export { RefusalSchema as DatabaseLockRefusalSchema, LockStatusSchema, LockListSchema } from './schemas.js'

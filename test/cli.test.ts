@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
-import type { LockStatus } from '../types/index.js'
+import type { LockEventPage, LockStatus } from '../types/index.js'
 import { ADMIN_KEY, tempDir } from './helpers/app.js'
 import { call, ROOT, startServerProcess } from './helpers/processes.js'
 
@@ -126,7 +126,7 @@ t.before(async () => {
 t.test('help, and usage errors exit 2 with a hint', async (t) => {
   const help = await dblock(['--help'])
   t.equal(help.code, 0)
-  for (const command of ['lock', 'unlock', 'status', 'list', 'exec']) t.match(help.stdout, `dblock ${command}`)
+  for (const command of ['lock', 'unlock', 'status', 'events', 'list', 'exec']) t.match(help.stdout, `dblock ${command}`)
   t.match(help.stdout, /DBLOCK_TOKEN/)
   const execHelp = await dblock(['exec', '--help'])
   t.equal(execHelp.code, 0)
@@ -139,6 +139,12 @@ t.test('help, and usage errors exit 2 with a hint', async (t) => {
     ['flag of another command', ['status', 'prod', '--ttl', '5'], /--ttl does not apply to status/],
     ['bad mode', ['lock', 'prod', '--mode', 'read'], /--mode must be delete or write/],
     ['bad ttl', ['lock', 'prod', '--ttl', '1.5'], /--ttl must be a whole number/],
+    ['bad event type', ['events', 'prod', '--type', 'deleted'],
+      /--type must be one of locked, relocked, unlocked, expired, blocked, conflict; got "deleted"/],
+    ['limit too high', ['events', 'prod', '--limit', '501'], /--limit must be a whole number from 1 to 500/],
+    ['limit zero', ['events', 'prod', '--limit', '0'], /--limit must be a whole number from 1 to 500/],
+    ['events flag on another command', ['status', 'prod', '--type', 'locked'], /--type does not apply to status/],
+    ['empty cursor', ['events', 'prod', '--cursor', ''], /--cursor needs the cursor/],
     ['missing database', ['lock', '--no-config'], /which database\?/],
     ['two databases', ['status', 'prod', 'stage'], /unexpected argument "stage"/],
     ['exec without --', ['exec', 'prod', 'true'], /put the command after --/],
@@ -290,6 +296,97 @@ t.test('flags beat the environment, the environment beats the file', async (t) =
   t.equal((await dblock(['status'], { cwd: project, env: token })).code, 0, 'the file alone works')
   t.equal((await dblock(['status'], { cwd: project, env: { ...token, DBLOCK_SERVER: dead } })).code, 3, 'the environment wins over the file')
   await call(`${url}/v1/database/cli-order/unlock`, 'POST', { user: 'alice' })
+})
+
+/** Reads `dblock events … --json` until `check` holds: refusals are written after a one-second window. */
+async function eventsUntil (args: string[], env: Record<string, string>, check: (page: LockEventPage) => boolean, ms = 3000): Promise<LockEventPage> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const result = await dblock(['events', ...args, '--json'], { env })
+    if (result.code !== 0) throw new Error(`dblock events exited ${String(result.code)}: ${result.stderr}`)
+    const page = JSON.parse(result.stdout) as LockEventPage
+    if (check(page) || Date.now() > deadline) return page
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+const blockedCount = (page: LockEventPage) =>
+  page.events.filter((event) => event.type === 'blocked').reduce((sum, event) => sum + event.count, 0)
+
+t.test('events: the audit trail, one line per event, --type, --json and paging', async (t) => {
+  await create('cli-events')
+  t.equal((await dblock(['events', 'cli-events'], { env: alice() })).stdout, 'no events\n', 'nothing happened yet')
+
+  t.equal((await dblock(['lock', 'cli-events', '--reason', 'prod db'], { env: alice() })).code, 0)
+  for (let i = 0; i < 3; i++) {
+    t.equal((await call(`${url}/v1/database/cli-events`, 'DELETE', { user: 'bob' })).status, 403, 'the delete is refused')
+  }
+  const page = await eventsUntil(['cli-events'], alice(), (body) => blockedCount(body) === 3)
+  t.equal(blockedCount(page), 3, 'the three refusals are recorded')
+  t.equal(page.nextCursor, null)
+  t.match(page.events[page.events.length - 1], { type: 'locked', database: 'cli-events', mode: 'delete', principal: 'alice', reason: 'prod db', count: 1 })
+  t.match(page.events[0], { type: 'blocked', mode: 'delete', principal: 'bob', route: 'DELETE /v1/database/:name', reason: null })
+  t.type(page.events[0].requestId, 'string')
+
+  const human = await dblock(['events', 'cli-events'], { env: alice() })
+  t.equal(human.code, 0, human.stderr)
+  t.equal(human.stderr, '', 'one page: no hint')
+  const lines = human.stdout.trimEnd().split('\n')
+  t.equal(lines.length, page.events.length, 'one line per event')
+  t.match(lines[lines.length - 1], /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC {2}locked {4}delete {2}alice {2}"prod db"$/)
+  const blocked = lines.filter((line) => / blocked /.test(line))
+  t.ok(blocked.length >= 1)
+  let total = 0
+  for (const line of blocked) {
+    const match = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC {2}blocked {3}delete {2}bob {2}DELETE \/v1\/database\/:name(?: {2}×(\d+))?$/.exec(line)
+    t.ok(match, `a refusal line: ${line}`)
+    total += Number(match?.[1] ?? 1)
+  }
+  t.equal(total, 3, 'the counts add up to the refusals')
+  if (blocked.length === 1) t.match(blocked[0], / {2}×3$/, 'folded into one line')
+
+  const json = await dblock(['events', 'cli-events', '--json'], { env: alice() })
+  t.same(JSON.parse(json.stdout), (await call(`${url}/v1/database/cli-events/lock/events`, 'GET', { user: 'alice' })).json,
+    '--json prints the server body as is')
+
+  const locked = await dblock(['events', 'cli-events', '--type', 'locked', '--json'], { env: alice() })
+  t.equal(locked.code, 0, locked.stderr)
+  t.match(JSON.parse(locked.stdout), { events: [{ type: 'locked', principal: 'alice' }], nextCursor: null }, '--type filters')
+  t.equal((JSON.parse(locked.stdout) as LockEventPage).events.length, 1)
+  const none = await dblock(['events', 'cli-events', '--type', 'expired'], { env: alice() })
+  t.equal(none.stdout, 'no events\n')
+
+  // Paging: the next page's command goes to stderr, and --cursor follows it.
+  const first = await dblock(['events', 'cli-events', '--limit', '1'], { env: alice() })
+  t.equal(first.code, 0, first.stderr)
+  t.equal(first.stdout.trimEnd().split('\n').length, 1)
+  const next = /more events: dblock events cli-events --limit 1 --cursor (\S+)/.exec(first.stderr)
+  t.ok(next, `says how to read on: ${first.stderr}`)
+  const seen = [first.stdout]
+  let cursor = next?.[1]
+  while (cursor !== undefined && seen.length <= page.events.length) {
+    const more = await dblock(['events', 'cli-events', '--limit', '1', '--cursor', cursor], { env: alice() })
+    t.equal(more.code, 0, more.stderr)
+    seen.push(more.stdout)
+    cursor = /--cursor (\S+)/.exec(more.stderr)?.[1]
+  }
+  t.equal(seen.join(''), human.stdout, 'page by page, the same trail')
+
+  const admin = await dblock(['events', 'cli-events', '--type', 'blocked', '--json'], { env: { DBLOCK_SERVER: url, DBLOCK_ADMIN_KEY: ADMIN_KEY } })
+  t.equal(admin.code, 0, 'the admin key reads it too')
+  t.equal(blockedCount(JSON.parse(admin.stdout) as LockEventPage), 3)
+
+  const project = tempDir(t)
+  writeFileSync(join(project, 'dblock.json'), JSON.stringify({ server: url, database: 'cli-events' }))
+  const fromConfig = await dblock(['events', '--type', 'locked'], { cwd: project, env: { DBLOCK_TOKEN: 'alice-token' } })
+  t.equal(fromConfig.code, 0, fromConfig.stderr)
+  t.match(fromConfig.stdout, /^\S+ \S+ UTC {2}locked {4}delete {2}alice {2}"prod db"\n$/, 'the database from dblock.json')
+
+  const bob = await dblock(['events', 'cli-events'], { env: { DBLOCK_SERVER: url, DBLOCK_TOKEN: 'bob-token' } })
+  t.equal(bob.code, 1, 'not the owner: refused')
+  t.match(bob.stderr, /owner of database "cli-events".*\(NOT_DATABASE_OWNER\)/)
+  t.equal(bob.stdout, '')
+  await call(`${url}/v1/database/cli-events/unlock`, 'POST', { user: 'alice' })
 })
 
 /** A command that prints the lock status the server reports while it runs, then exits with `code`. */

@@ -3,8 +3,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { ClientErrorCodes, createLockClient, LockClientError, type WithLockPhase } from '../lib/client.js'
-import type { LockStatus } from '../types/index.js'
+import { ClientErrorCodes, createLockClient, LockClientError, LockEventTypes, type LockClient, type WithLockPhase } from '../lib/client.js'
+import type { LockEventPage, LockStatus } from '../types/index.js'
 import { ADMIN_KEY, createDatabases, startDemo, type TapLike } from './helpers/app.js'
 
 async function listeningDemo (t: TapLike, names: string[]) {
@@ -74,6 +74,68 @@ t.test('lock, status, unlock and list return the server bodies', async (t) => {
   const afterWrite = await alice.unlock('prod', { mode: 'write' })
   t.same(afterWrite.locks.map((lock) => lock.mode), ['delete'], 'unlocking one mode keeps the other')
   t.same(await alice.unlock('prod'), { database: 'prod', locked: false, locks: [] })
+})
+
+/** Reads events until `check` holds: refusals are written after a one-second window. */
+async function eventsUntil (client: LockClient, database: string, check: (page: LockEventPage) => boolean, ms = 3000): Promise<LockEventPage> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const page = await client.events(database)
+    if (check(page) || Date.now() > deadline) return page
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+t.test('events reads the audit trail: filter, pages, owner or admin only', async (t) => {
+  const { demo, url } = await listeningDemo(t, ['prod', 'team/stage'])
+  const alice = createLockClient({ server: url, token: 'alice-token' })
+  t.same(await alice.events('prod'), { events: [], nextCursor: null }, 'nothing yet')
+
+  await alice.lock('prod', { reason: 'production data' })
+  t.equal((await demo.as('bob', 'DELETE', '/v1/database/prod')).statusCode, 403, 'the delete is refused')
+  const page = await eventsUntil(alice, 'prod', (body) => body.events.some((event) => event.type === 'blocked'))
+  t.match(page, {
+    events: [
+      { type: 'blocked', database: 'prod', mode: 'delete', principal: 'bob', route: 'DELETE /v1/database/:name', count: 1, client: '127.0.0.1' },
+      { type: 'locked', database: 'prod', mode: 'delete', principal: 'alice', reason: 'production data', route: 'POST /v1/database/:name/lock', count: 1 }
+    ],
+    nextCursor: null
+  }, 'newest first')
+  t.equal(page.events.length, 2)
+  t.ok(!Number.isNaN(Date.parse(page.events[0].at)), '`at` is an ISO time')
+
+  const locked = await alice.events('prod', { type: 'locked' })
+  t.same(locked.events.map((event) => event.type), ['locked'], 'type filters')
+  const first = await alice.events('prod', { limit: 1 })
+  t.same(first.events.map((event) => event.type), ['blocked'])
+  t.type(first.nextCursor, 'string')
+  const second = await alice.events('prod', { limit: 1, cursor: first.nextCursor as string })
+  t.same(second.events.map((event) => event.type), ['locked'], 'the cursor pages on')
+  t.equal(second.nextCursor, null)
+
+  await alice.lock('team/stage')
+  t.match(await alice.events('team/stage'), { events: [{ type: 'locked', database: 'team/stage' }] }, 'a "/" in a name travels encoded')
+
+  const admin = createLockClient({ server: url, adminKey: ADMIN_KEY })
+  t.same(await admin.events('prod'), page, 'the admin key reads it too')
+  const bob = createLockClient({ server: url, token: 'bob-token' })
+  t.match(await caught(bob.events('prod')), { code: 'NOT_DATABASE_OWNER', statusCode: 403 })
+  t.match(await caught(alice.events('nope')), { code: 'DATABASE_NOT_FOUND', statusCode: 404 })
+  t.match(await caught(alice.events('prod', { limit: 501 })), { statusCode: 400 }, 'the server checks limit')
+  t.match(await caught(alice.events('prod', { type: 'deleted' as 'locked' })), { statusCode: 400 }, 'and type')
+  t.same(LockEventTypes, ['locked', 'relocked', 'unlocked', 'expired', 'blocked', 'conflict'])
+})
+
+t.test('events sends type, limit and cursor in the query', async (t) => {
+  const urls: string[] = []
+  const { url } = await httpServer(t, (req, res) => {
+    urls.push(req.url ?? '')
+    json(res, 200, { events: [], nextCursor: null })
+  })
+  const client = createLockClient({ server: url, prefix: '/db' })
+  await client.events('team/prod')
+  await client.events('prod', { type: 'blocked', limit: 10, cursor: 'abc=' })
+  t.same(urls, ['/db/team%2Fprod/lock/events', '/db/prod/lock/events?limit=10&type=blocked&cursor=abc%3D'])
 })
 
 t.test('errors carry the server code, message and HTTP status', async (t) => {
