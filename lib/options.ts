@@ -38,7 +38,7 @@ export function resolveOptions (options: DatabaseLockOptions): ResolvedOptions {
     throw new InvalidOptionError('option "url" must be a postgres:// or postgresql:// connection string')
   }
   if (options.store === undefined && options.url === undefined && (typeof options.path !== 'string' || options.path === '')) {
-    throw new InvalidOptionError('give "path" (a SQLite file), "url" (a postgres:// connection string) or "store" (a LockStore)')
+    throw new InvalidOptionError('give either "path" (a SQLite file), "url" (a postgres:// connection string) or "store" (a LockStore)')
   }
   if (options.adminKey !== undefined && options.adminKey !== null && (typeof options.adminKey !== 'string' || options.adminKey.length < 16)) {
     throw new InvalidOptionError('option "adminKey" must be a string of at least 16 characters; leave it unset to disable admin access')

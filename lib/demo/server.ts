@@ -8,7 +8,9 @@ async function main (): Promise<void> {
     dataDir: process.env.DATA_DIR ?? './data',
     tokens: parseTokens(process.env.DEMO_TOKENS ?? 'alice:alice-token,bob:bob-token'),
     adminKey: process.env.ADMIN_KEY === '' ? undefined : process.env.ADMIN_KEY,
-    logger: { level: process.env.LOG_LEVEL ?? 'info' }
+    logger: { level: process.env.LOG_LEVEL ?? 'info' },
+    // LOCK_STORE_URL (postgres://…) shares locks between hosts; unset, they live in DATA_DIR's SQLite file.
+    lockOptions: process.env.LOCK_STORE_URL === undefined || process.env.LOCK_STORE_URL === '' ? undefined : { url: process.env.LOCK_STORE_URL }
   })
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {

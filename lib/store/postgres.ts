@@ -1,0 +1,625 @@
+// The LockStore for services on several hosts: one PostgreSQL database shared by
+// every process. Same semantics as the SQLite store; changes are announced with
+// LISTEN/NOTIFY and also polled, so a lost notification only delays, never hides.
+import { performance } from 'node:perf_hooks'
+import type { Client, Notification, Pool, PoolClient, PoolConfig } from 'pg'
+import type {
+  AcquireInput, AcquireResult, DrainState, LockEvent, LockEventType, LockMode, LockRecord, LockStore, ProcessReport,
+  StoreChanges, StoredLockEvent
+} from '../../types/index.js'
+import { InvalidOptionError, StoreTooNewError } from '../errors.js'
+import { POSTGRES_LATEST_VERSION, POSTGRES_MIGRATIONS, VERSION_TABLE, type PostgresMigration } from './postgres-migrations.js'
+
+export interface PostgresLockStoreOptions {
+  /** Connection string, e.g. `postgres://user:password@host:5432/app?sslmode=require`. */
+  url: string
+  /** Schema that holds the store's tables (`dblock_*`); created when missing. Default `public`. */
+  schema?: string
+  /** Most pooled connections; the store also keeps one more connection for LISTEN. Default 4. */
+  poolSize?: number
+  /** How long opening a connection may take before the call fails, ms. Default 2000. */
+  connectTimeout?: number
+  /** How long one query may take before the call fails, ms. Default 5000. */
+  queryTimeout?: number
+  /** How often the store version is read even while notifications arrive, ms. Default 100. */
+  pollFallbackInterval?: number
+  /** How long the change journal is kept, ms; a process further behind reloads everything. Default 10 min. */
+  journalRetention?: number
+  /** `application_name` of the store's connections, to find them in pg_stat_activity. Default `fastify-database-lock`. */
+  applicationName?: string
+  /** Migrations to apply (tests open schemas at older levels). Default: all. */
+  migrations?: readonly PostgresMigration[]
+}
+
+type PgModule = typeof import('pg')
+
+interface LockRow {
+  id: string
+  database: string
+  mode: LockMode
+  reason: string | null
+  locked_by: string
+  locked_at: string
+  expires_at: string | null
+}
+
+interface EventRow {
+  id: string
+  at: string
+  type: LockEventType
+  database: string
+  mode: LockMode | null
+  principal: string | null
+  reason: string | null
+  request_id: string | null
+  client: string | null
+  route: string | null
+  count: number
+}
+
+const NO_ORIGIN = { principal: null, requestId: null, client: null, route: null }
+
+/** Lock rows as JSON, already in LockRecord's shape (bigints of milliseconds fit a JS number). */
+const RECORD_JSON = "json_build_object('database', l.database, 'mode', l.mode, 'reason', l.reason, " +
+  "'lockedBy', l.locked_by, 'lockedAt', l.locked_at, 'expiresAt', l.expires_at)"
+/** Unexpired rows of `l`; `now` names the query parameter that holds the plugin's clock. */
+const live = (now: string): string => `(l.expires_at IS NULL OR l.expires_at > ${now}::bigint)`
+/** The server's clock in ms: liveness is judged on one clock, whatever the hosts' skew. */
+const SERVER_CLOCK = '(extract(epoch FROM clock_timestamp()) * 1000)::bigint'
+/** Start of the transaction in ms: one instant for every journal row a transaction writes and prunes. */
+const TX_CLOCK = '(extract(epoch FROM now()) * 1000)::bigint'
+/** First key of pg_advisory_xact_lock for migrations ('dblk'); the second is the schema's hash. */
+const MIGRATION_LOCK = 0x64626c6b
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,49}$/
+const LISTEN_RETRY_MIN = 50
+const LISTEN_RETRY_MAX = 2000
+
+function quote (identifier: string): string {
+  return `"${identifier.replace(/"/g, '""')}"`
+}
+
+function toRecord (row: LockRow): LockRecord {
+  return {
+    database: row.database,
+    mode: row.mode,
+    reason: row.reason,
+    lockedBy: row.locked_by,
+    lockedAt: Number(row.locked_at),
+    expiresAt: row.expires_at === null ? null : Number(row.expires_at)
+  }
+}
+
+/** `pg` is optional: hosts that never use PostgreSQL need not install it. */
+function loadPg (): PgModule {
+  try {
+    return require('pg') as PgModule
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && /'pg'/.test(String((err as Error).message))) {
+      throw new InvalidOptionError('the PostgreSQL lock store needs the "pg" package: run npm install pg')
+    }
+    throw err
+  }
+}
+
+/** Where the store lives, for messages: never the password. */
+function describe (url: string, schema: string): string {
+  try {
+    const parsed = new URL(url)
+    return `PostgreSQL ${parsed.host}${parsed.pathname} (schema "${schema}")`
+  } catch {
+    return `PostgreSQL (schema "${schema}")`
+  }
+}
+
+function positive (name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new InvalidOptionError(`PostgresLockStore option "${name}" must be a positive number, got ${String(value)}`)
+  }
+  return value
+}
+
+export class PostgresLockStore implements LockStore {
+  readonly schema: string
+  private readonly pg: PgModule
+  private readonly pool: Pool
+  private readonly clientConfig: PoolConfig
+  private readonly label: string
+  private readonly channel: string
+  private readonly migrations: readonly PostgresMigration[]
+  private readonly journalRetention: number
+  private readonly pollFallbackInterval: number
+  private readonly t: { locks: string, state: string, changes: string, processes: string, draining: string, events: string }
+  /** Whether the schema has the audit table (migration 2); tests may open older levels. */
+  private readonly hasEvents: boolean
+  private initializing: Promise<void> | null = null
+  private closing: Promise<void> | null = null
+  private listener: Client | null = null
+  private listenTimer: NodeJS.Timeout | null = null
+  private listenDelay = LISTEN_RETRY_MIN
+  /** Set by a notification or a reconnect; cleared by hasChanged. True at first, as a new reader knows nothing. */
+  private changed = true
+  /** Highest version already announced by a notification or a poll, so neither announces it twice. */
+  private seenVersion = -1
+  private polledAt = -Infinity
+
+  constructor (options: PostgresLockStoreOptions) {
+    if (typeof options.url !== 'string' || !/^postgres(ql)?:\/\//.test(options.url)) {
+      throw new InvalidOptionError('PostgresLockStore option "url" must be a postgres:// or postgresql:// connection string')
+    }
+    const schema = options.schema ?? 'public'
+    if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema)) {
+      throw new InvalidOptionError(`PostgresLockStore option "schema" must be 1-50 characters of a-z, 0-9 and _, not starting with a digit, got ${String(schema)}`)
+    }
+    this.schema = schema
+    this.journalRetention = options.journalRetention ?? 10 * 60_000
+    this.pollFallbackInterval = positive('pollFallbackInterval', options.pollFallbackInterval, 100)
+    this.migrations = options.migrations ?? POSTGRES_MIGRATIONS
+    this.label = describe(options.url, schema)
+    this.channel = `dblock_${schema}`
+    const queryTimeout = positive('queryTimeout', options.queryTimeout, 5000)
+    const s = quote(schema)
+    this.t = {
+      locks: `${s}.dblock_locks`,
+      state: `${s}.dblock_state`,
+      changes: `${s}.dblock_changes`,
+      processes: `${s}.dblock_processes`,
+      draining: `${s}.dblock_draining`,
+      events: `${s}.dblock_events`
+    }
+    this.hasEvents = this.migrations.some((migration) => migration.version >= 2)
+    this.clientConfig = {
+      connectionString: options.url,
+      connectionTimeoutMillis: positive('connectTimeout', options.connectTimeout, 2000),
+      query_timeout: queryTimeout,
+      // The server gives up too, so a statement the client abandoned does not keep holding locks.
+      statement_timeout: queryTimeout,
+      // A process that dies mid-transaction must not hold the writers' row lock for long.
+      idle_in_transaction_session_timeout: 10_000,
+      application_name: options.applicationName ?? 'fastify-database-lock',
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000
+    }
+    this.pg = loadPg()
+    this.pool = new this.pg.Pool({
+      ...this.clientConfig,
+      max: positive('poolSize', options.poolSize, 4),
+      idleTimeoutMillis: 10_000,
+      allowExitOnIdle: true
+    })
+    // An idle connection that dies (server restart, pg_terminate_backend) is dropped by the pool; the next call reconnects.
+    this.pool.on('error', () => {})
+  }
+
+  /** Connects, migrates and starts listening; the first call of any method does this too. */
+  connect (): Promise<void> {
+    if (this.closing !== null) return Promise.reject(new Error('the PostgreSQL lock store is closed'))
+    if (this.initializing === null) {
+      this.initializing = this.initialize().catch((err: unknown) => {
+        // A newer schema stays refused; anything else (server down) is tried again on the next call.
+        if ((err as { code?: unknown }).code !== 'LOCK_STORE_TOO_NEW') this.initializing = null
+        throw err
+      })
+    }
+    return this.initializing
+  }
+
+  /** Whether the LISTEN connection is up; while it is down, hasChanged polls on every call. */
+  get listening (): boolean {
+    return this.listener !== null
+  }
+
+  private async initialize (): Promise<void> {
+    await this.migrate()
+    await this.listen()
+  }
+
+  /** Applies missing migrations under an advisory lock; refuses, untouched, a schema newer than this code. */
+  private async migrate (): Promise<void> {
+    const migrations = this.migrations
+    const latest = migrations.length === 0 ? 0 : migrations[migrations.length - 1].version
+    const s = quote(this.schema)
+    const versionTable = `${s}.${VERSION_TABLE}`
+    await this.transaction(async (client) => {
+      // Transaction-scoped: ten processes starting at once queue here, and the first one migrates.
+      await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [MIGRATION_LOCK, this.schema])
+      const table = await client.query<{ found: string | null }>('SELECT to_regclass($1)::text AS found', [versionTable])
+      let current = 0
+      if (table.rows[0].found !== null) {
+        const found = await client.query<{ version: number }>(`SELECT coalesce(max(version), 0)::int AS version FROM ${versionTable}`)
+        current = found.rows[0].version
+      }
+      if (current > latest) throw new StoreTooNewError(this.label, current, latest)
+      if (current < latest) {
+        const schema = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [this.schema])
+        // Only when missing: CREATE SCHEMA IF NOT EXISTS would still need the CREATE privilege on the database.
+        if (schema.rowCount === 0) await client.query(`CREATE SCHEMA ${s}`)
+        await client.query(
+          `CREATE TABLE IF NOT EXISTS ${versionTable} (version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`
+        )
+        for (const migration of migrations) {
+          if (migration.version <= current) continue
+          await client.query(migration.sql(s))
+          await client.query(`INSERT INTO ${versionTable} (version, description) VALUES ($1, $2)`, [migration.version, migration.description])
+        }
+      }
+    })
+  }
+
+  /** Opens the LISTEN connection; on failure or loss it retries with backoff while polling covers the gap. */
+  private async listen (): Promise<void> {
+    const client = new this.pg.Client(this.clientConfig)
+    let lost = false
+    const onLost = (): void => {
+      if (lost) return
+      lost = true
+      if (this.listener === client) this.listener = null
+      client.end().catch(() => {})
+      this.scheduleListen()
+    }
+    client.on('error', onLost)
+    client.on('end', onLost)
+    client.on('notification', (message: Notification) => {
+      if (message.channel === this.channel) this.saw(Number(message.payload))
+    })
+    try {
+      await client.connect()
+      await client.query(`LISTEN ${quote(this.channel)}`)
+    } catch {
+      onLost()
+      return
+    }
+    if (this.closing !== null || lost) {
+      client.end().catch(() => {})
+      return
+    }
+    this.listener = client
+    this.listenDelay = LISTEN_RETRY_MIN
+    // Notifications sent while nobody listened are gone: make the next reader look.
+    this.changed = true
+  }
+
+  private scheduleListen (): void {
+    if (this.closing !== null || this.listenTimer !== null) return
+    const delay = this.listenDelay
+    this.listenDelay = Math.min(delay * 2, LISTEN_RETRY_MAX)
+    this.listenTimer = setTimeout(() => {
+      this.listenTimer = null
+      this.listen().catch(() => {})
+    }, delay)
+    this.listenTimer.unref()
+  }
+
+  private async query<R extends object> (sql: string, params: unknown[] = []): Promise<R[]> {
+    await this.connect()
+    return (await this.pool.query<R>(sql, params)).rows
+  }
+
+  /** Runs `work` in a transaction that first takes the writers' row lock, so versions commit in order. */
+  private async write<T> (work: (client: PoolClient, version: number) => Promise<T>): Promise<T> {
+    await this.connect()
+    return this.transaction(async (client) => {
+      const state = await client.query<{ version: string }>(`SELECT version FROM ${this.t.state} FOR UPDATE`)
+      return work(client, Number(state.rows[0].version))
+    })
+  }
+
+  /** BEGIN … COMMIT on one pooled connection; a connection that failed is destroyed, not reused. */
+  private async transaction<T> (work: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect()
+    // A checked-out client that loses its connection emits 'error'; unheard, that would crash the process.
+    let broken = false
+    const onError = (): void => { broken = true }
+    client.on('error', onError)
+    try {
+      await client.query('BEGIN')
+      const result = await work(client)
+      await client.query('COMMIT')
+      return result
+    } catch (err) {
+      if (!broken) await client.query('ROLLBACK').catch(() => {})
+      // After a failure (a timeout may leave a statement running) the connection is not trusted again.
+      broken = true
+      throw err
+    } finally {
+      client.removeListener('error', onError)
+      client.release(broken)
+    }
+  }
+
+  /** Records a change of each database under the next versions and wakes every listener at commit. */
+  private async journal (client: PoolClient, databases: string[]): Promise<number> {
+    const result = await client.query<{ version: string }>(
+      `WITH v AS (
+         UPDATE ${this.t.state} SET version = version + cardinality($1::text[]) RETURNING version
+       ), j AS (
+         INSERT INTO ${this.t.changes} (version, database, changed_at)
+         SELECT v.version - cardinality($1::text[]) + d.ord, d.database, ${TX_CLOCK}
+         FROM v, unnest($1::text[]) WITH ORDINALITY AS d (database, ord)
+       )
+       SELECT v.version, pg_notify($2, v.version::text) FROM v`,
+      [databases, this.channel]
+    )
+    return Number(result.rows[0].version)
+  }
+
+  async acquire (input: AcquireInput): Promise<AcquireResult> {
+    return this.write(async (client, version) => {
+      const found = await client.query<LockRow>(
+        `SELECT * FROM ${this.t.locks} WHERE database = $1 AND mode = $2`, [input.database, input.mode]
+      )
+      const existing = found.rows.length === 0 ? undefined : toRecord(found.rows[0])
+      if (existing !== undefined && (existing.expiresAt === null || existing.expiresAt > input.now)) {
+        const id = found.rows[0].id
+        const reason = input.refreshReason ? input.reason : existing.reason
+        const expiresAt = input.refreshExpiry ? input.expiresAt : existing.expiresAt
+        let current = version
+        if (reason !== existing.reason || expiresAt !== existing.expiresAt) {
+          await client.query(`UPDATE ${this.t.locks} SET reason = $2, expires_at = $3 WHERE id = $1`, [id, reason, expiresAt])
+          current = await this.journal(client, [input.database])
+        }
+        return { record: { ...existing, reason, expiresAt }, created: false, version: current, rowId: Number(id) }
+      }
+      // An expired row is dead: replace it rather than refresh it.
+      if (existing !== undefined) await client.query(`DELETE FROM ${this.t.locks} WHERE id = $1`, [found.rows[0].id])
+      const inserted = await client.query<{ id: string }>(
+        `INSERT INTO ${this.t.locks} (database, mode, reason, locked_by, locked_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+        [input.database, input.mode, input.reason, input.lockedBy, input.now, input.expiresAt]
+      )
+      const current = await this.journal(client, [input.database])
+      return {
+        record: {
+          database: input.database,
+          mode: input.mode,
+          reason: input.reason,
+          lockedBy: input.lockedBy,
+          lockedAt: input.now,
+          expiresAt: input.expiresAt
+        },
+        created: true,
+        version: current,
+        rowId: Number(inserted.rows[0].id)
+      }
+    })
+  }
+
+  async release (database: string, mode: LockMode, rowId?: number): Promise<{ released: boolean, version: number }> {
+    return this.write(async (client, version) => {
+      const deleted = rowId === undefined
+        ? await client.query(`DELETE FROM ${this.t.locks} WHERE database = $1 AND mode = $2`, [database, mode])
+        : await client.query(`DELETE FROM ${this.t.locks} WHERE database = $1 AND mode = $2 AND id = $3`, [database, mode, rowId])
+      if (deleted.rowCount === 0) return { released: false, version }
+      return { released: true, version: await this.journal(client, [database]) }
+    })
+  }
+
+  async locksOf (database: string, now: number): Promise<LockRecord[]> {
+    const rows = await this.query<LockRow>(
+      `SELECT * FROM ${this.t.locks} l WHERE l.database = $1 AND ${live('$2')} ORDER BY l.mode`, [database, now]
+    )
+    return rows.map(toRecord)
+  }
+
+  async list (options: { limit: number, after: { database: string, mode: LockMode } | null, now: number }): Promise<LockRecord[]> {
+    const { limit, after, now } = options
+    const rows = after === null
+      ? await this.query<LockRow>(
+        `SELECT * FROM ${this.t.locks} l WHERE ${live('$1')} ORDER BY l.database, l.mode LIMIT $2`, [now, limit]
+      )
+      : await this.query<LockRow>(
+        `SELECT * FROM ${this.t.locks} l WHERE (l.database, l.mode) > ($3, $4) AND ${live('$1')} ORDER BY l.database, l.mode LIMIT $2`,
+        [now, limit, after.database, after.mode]
+      )
+    return rows.map(toRecord)
+  }
+
+  async purgeExpired (now: number): Promise<LockRecord[]> {
+    return this.write(async (client) => {
+      // Drops journal rows older than the retention; later readers that needed them take a snapshot.
+      await client.query(
+        `WITH p AS (
+           SELECT max(version) AS through FROM ${this.t.changes} WHERE changed_at < ${TX_CLOCK} - $1::bigint
+         ), d AS (
+           DELETE FROM ${this.t.changes} WHERE version <= (SELECT through FROM p)
+         )
+         UPDATE ${this.t.state} SET pruned_through = greatest(pruned_through, (SELECT through FROM p))
+         WHERE (SELECT through FROM p) IS NOT NULL`,
+        [Math.trunc(this.journalRetention)]
+      )
+      const removed = await client.query<LockRow>(
+        `DELETE FROM ${this.t.locks} WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING *`, [now]
+      )
+      if (removed.rows.length === 0) return []
+      await this.journal(client, [...new Set(removed.rows.map((row) => row.database))].sort())
+      const expired = removed.rows.map(toRecord)
+      // The audit trail learns of an expiry here, dated when the lock lifted.
+      if (this.hasEvents) {
+        await this.insertEvents(client, expired.map((lock) => ({
+          ...NO_ORIGIN, type: 'expired', database: lock.database, mode: lock.mode, reason: lock.reason, at: lock.expiresAt ?? now, count: 1
+        })))
+      }
+      return expired
+    })
+  }
+
+  private async insertEvents (client: Pick<PoolClient, 'query'>, events: LockEvent[]): Promise<void> {
+    if (events.length === 0) return
+    // One statement for the whole batch: the events arrive as one JSON array.
+    await client.query(
+      `INSERT INTO ${this.t.events} (at, type, database, mode, principal, reason, request_id, client, route, count)
+       SELECT e.at, e.type, e.database, e.mode, e.principal, e.reason, e."requestId", e.client, e.route, e.count
+       FROM json_to_recordset($1::json) AS e (at bigint, type text, database text, mode text, principal text,
+         reason text, "requestId" text, client text, route text, count integer)`,
+      [JSON.stringify(events)]
+    )
+  }
+
+  async appendEvents (events: LockEvent[]): Promise<void> {
+    this.eventsKept()
+    await this.connect()
+    await this.insertEvents(this.pool, events)
+  }
+
+  async listEvents (options: { database: string, type: LockEventType | null, before: { at: number, id: number } | null, limit: number }): Promise<StoredLockEvent[]> {
+    this.eventsKept()
+    const rows = await this.query<EventRow>(
+      `SELECT * FROM ${this.t.events}
+       WHERE database = $1 AND (at, id) < ($2::bigint, $3::bigint) AND ($4::text IS NULL OR type = $4)
+       ORDER BY at DESC, id DESC LIMIT $5`,
+      [options.database, options.before?.at ?? Number.MAX_SAFE_INTEGER, options.before?.id ?? Number.MAX_SAFE_INTEGER, options.type, options.limit]
+    )
+    return rows.map((row) => ({
+      id: Number(row.id),
+      type: row.type,
+      database: row.database,
+      mode: row.mode,
+      principal: row.principal,
+      reason: row.reason,
+      requestId: row.request_id,
+      client: row.client,
+      route: row.route,
+      at: Number(row.at),
+      count: row.count
+    }))
+  }
+
+  async pruneEvents (before: number): Promise<number> {
+    this.eventsKept()
+    await this.connect()
+    const result = await this.pool.query(`DELETE FROM ${this.t.events} WHERE at < $1`, [before])
+    return result.rowCount ?? 0
+  }
+
+  private eventsKept (): void {
+    if (!this.hasEvents) throw new Error('this lock store schema has no audit table (schema version below 2)')
+  }
+
+  async snapshot (now: number): Promise<{ version: number, rows: LockRecord[] }> {
+    // One statement, so the version and the rows come from one snapshot of the data.
+    const [row] = await this.query<{ version: string, rows: LockRecord[] }>(
+      `SELECT s.version, coalesce((SELECT json_agg(${RECORD_JSON}) FROM ${this.t.locks} l WHERE ${live('$1')}), '[]') AS rows
+       FROM ${this.t.state} s`,
+      [now]
+    )
+    return { version: Number(row.version), rows: row.rows }
+  }
+
+  async hasChanged (): Promise<boolean> {
+    await this.connect()
+    const startedAt = performance.now()
+    // Notifications do the work; the poll bounds how long a lost one could go unnoticed.
+    if (this.listener === null || startedAt - this.polledAt >= this.pollFallbackInterval) {
+      const [row] = await this.query<{ version: string }>(`SELECT version FROM ${this.t.state}`)
+      this.polledAt = startedAt
+      // Any other version than the one announced last, lower too (a store rebuilt), is news.
+      if (Number(row.version) !== this.seenVersion) this.saw(Number(row.version), true)
+    }
+    const changed = this.changed
+    this.changed = false
+    return changed
+  }
+
+  private saw (version: number, fromPoll = false): void {
+    if (!Number.isSafeInteger(version)) {
+      this.changed = true
+    } else if (version > this.seenVersion || fromPoll) {
+      this.seenVersion = version
+      this.changed = true
+    }
+  }
+
+  async changesSince (version: number, now: number): Promise<StoreChanges | null> {
+    // One statement, so the version, the journal and the rows come from one snapshot of the data.
+    const [row] = await this.query<{ version: string, pruned_through: string, databases: string[], rows: LockRecord[] }>(
+      `WITH s AS (
+         SELECT version, pruned_through FROM ${this.t.state}
+       ), changed AS (
+         SELECT DISTINCT c.database FROM ${this.t.changes} c, s
+         WHERE c.version > $1::bigint AND s.version <> $1::bigint AND s.pruned_through <= $1::bigint
+       )
+       SELECT s.version, s.pruned_through,
+         coalesce((SELECT json_agg(database) FROM changed), '[]') AS databases,
+         coalesce((SELECT json_agg(${RECORD_JSON}) FROM ${this.t.locks} l
+                   WHERE l.database IN (SELECT database FROM changed) AND ${live('$2')}), '[]') AS rows
+       FROM s`,
+      [version, now]
+    )
+    const current = Number(row.version)
+    if (current === version) return { version, databases: [], rows: [] }
+    if (version < Number(row.pruned_through)) return null
+    return { version: current, databases: row.databases, rows: row.rows }
+  }
+
+  async report (report: ProcessReport): Promise<void> {
+    // One statement: the upsert and the draining rows change together. The delete and the
+    // insert touch different rows, so their order inside the statement does not matter.
+    await this.query(
+      `WITH p AS (
+         INSERT INTO ${this.t.processes} (id, pid, applied_version, heartbeat_at)
+         VALUES ($1, $2, $3, $4::bigint + ${SERVER_CLOCK} - $5::bigint)
+         ON CONFLICT (id) DO UPDATE SET applied_version = excluded.applied_version, heartbeat_at = excluded.heartbeat_at
+       ), gone AS (
+         DELETE FROM ${this.t.draining} WHERE process_id = $1 AND database <> ALL ($6::text[])
+       )
+       INSERT INTO ${this.t.draining} (process_id, database) SELECT $1, unnest($6::text[]) ON CONFLICT DO NOTHING`,
+      [report.processId, report.pid, report.appliedVersion, report.heartbeatAt, Date.now(), report.draining]
+    )
+  }
+
+  async drainState (database: string, version: number, liveSince: number, exceptProcessId = ''): Promise<DrainState> {
+    // liveSince is in this host's clock: moved to the server's clock like the heartbeats it is compared with.
+    const [row] = await this.query<{ lagging: number, draining: number }>(
+      `WITH live AS (SELECT $3::bigint + ${SERVER_CLOCK} - $5::bigint AS since)
+       SELECT
+         (SELECT count(*)::int FROM ${this.t.processes} p, live
+          WHERE p.heartbeat_at >= live.since AND p.applied_version < $2 AND p.id <> $4) AS lagging,
+         (SELECT count(*)::int FROM ${this.t.draining} d JOIN ${this.t.processes} p ON p.id = d.process_id, live
+          WHERE d.database = $1 AND p.heartbeat_at >= live.since AND p.id <> $4) AS draining`,
+      [database, version, liveSince, exceptProcessId, Date.now()]
+    )
+    return { lagging: row.lagging, draining: row.draining }
+  }
+
+  async forgetProcess (processId: string): Promise<void> {
+    await this.query(
+      `WITH d AS (DELETE FROM ${this.t.draining} WHERE process_id = $1) DELETE FROM ${this.t.processes} WHERE id = $1`,
+      [processId]
+    )
+  }
+
+  async reapProcesses (before: number): Promise<number> {
+    const [row] = await this.query<{ removed: number }>(
+      `WITH gone AS (
+         DELETE FROM ${this.t.processes} WHERE heartbeat_at < $1::bigint + ${SERVER_CLOCK} - $2::bigint RETURNING id
+       ), d AS (
+         DELETE FROM ${this.t.draining} WHERE process_id IN (SELECT id FROM gone)
+       )
+       SELECT count(*)::int AS removed FROM gone`,
+      [before, Date.now()]
+    )
+    return row.removed
+  }
+
+  close (): Promise<void> {
+    if (this.closing === null) {
+      if (this.listenTimer !== null) clearTimeout(this.listenTimer)
+      this.listenTimer = null
+      const listener = this.listener
+      this.listener = null
+      const initializing = this.initializing
+      this.closing = (async () => {
+        // Let a start-up in progress finish, so no connection opens after the pool has ended.
+        await initializing?.catch(() => {})
+        await Promise.all([
+          listener?.end().catch(() => {}),
+          this.listener?.end().catch(() => {}),
+          this.pool.end()
+        ])
+        this.listener = null
+      })()
+    }
+    return this.closing
+  }
+}
+
+export { POSTGRES_LATEST_VERSION }

@@ -1,0 +1,378 @@
+// The LockStore contract, one suite for every engine: each store test file runs it
+// with a fixture that opens stores on fresh, shared storage (a file, a schema).
+import type {} from 'tap'
+import type { AcquireInput, LockMode, LockRecord, LockStore } from '../../types/index.js'
+
+export interface StoreFixture {
+  /** A store on this test's storage; every call shares the same data, as processes do. Closed after the test. */
+  open (options?: { journalRetention?: number }): Promise<LockStore>
+}
+
+export type FixtureFactory = (t: tap.Test) => Promise<StoreFixture>
+
+const T0 = Date.parse('2026-11-23T10:00:00.000Z')
+
+function input (database: string, extra: Partial<AcquireInput> = {}): AcquireInput {
+  return {
+    database,
+    mode: 'delete',
+    reason: null,
+    lockedBy: 'alice',
+    now: T0,
+    expiresAt: null,
+    refreshReason: false,
+    refreshExpiry: false,
+    ...extra
+  }
+}
+
+function sleep (ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+function keys (rows: LockRecord[]): string[] {
+  return rows.map((row) => `${row.database}:${row.mode}`)
+}
+
+/** Calls hasChanged until it answers `wanted`, for at most `timeout` ms; returns whether it did. */
+async function until (store: LockStore, wanted: boolean, timeout = 1000): Promise<boolean> {
+  const deadline = Date.now() + timeout
+  for (;;) {
+    if (await store.hasChanged() === wanted) return true
+    if (Date.now() >= deadline) return false
+    await sleep(5)
+  }
+}
+
+export function storeConformance (t: tap.Test, fixture: FixtureFactory): void {
+  t.test('acquire creates a lock under a new version', async (t) => {
+    const store = await (await fixture(t)).open()
+    const before = await store.snapshot(T0)
+    t.same(before.rows, [])
+    const result = await store.acquire(input('prod', { reason: 'production', expiresAt: T0 + 60_000 }))
+    const record = { database: 'prod', mode: 'delete', reason: 'production', lockedBy: 'alice', lockedAt: T0, expiresAt: T0 + 60_000 }
+    t.same(result.record, record)
+    t.equal(result.created, true)
+    t.ok(result.version > before.version, 'the version grew')
+    t.equal(typeof result.rowId, 'number')
+    t.same(await store.locksOf('prod', T0 + 1), [record])
+    t.same(await store.locksOf('other', T0 + 1), [])
+  })
+
+  t.test('acquiring a live lock again keeps lockedAt and lockedBy; a new reason or expiry refreshes it', async (t) => {
+    const store = await (await fixture(t)).open()
+    const first = await store.acquire(input('prod', { reason: 'first' }))
+    const again = await store.acquire(input('prod', { reason: 'other', lockedBy: 'bob', now: T0 + 1000 }))
+    t.equal(again.created, false)
+    t.same(again.record, first.record, 'nothing refreshed unless asked')
+    t.equal(again.version, first.version, 'no change, no new version')
+    t.equal(again.rowId, first.rowId)
+    const renamed = await store.acquire(input('prod', { reason: 'second', refreshReason: true, lockedBy: 'bob', now: T0 + 2000 }))
+    t.match(renamed.record, { reason: 'second', lockedBy: 'alice', lockedAt: T0, expiresAt: null })
+    t.ok(renamed.version > first.version, 'a refresh is a change')
+    const limited = await store.acquire(input('prod', { expiresAt: T0 + 9000, refreshExpiry: true, now: T0 + 3000 }))
+    t.match(limited.record, { reason: 'second', expiresAt: T0 + 9000 })
+    t.same(await store.locksOf('prod', T0 + 3000), [limited.record])
+  })
+
+  t.test('an expired lock is replaced, not refreshed', async (t) => {
+    const store = await (await fixture(t)).open()
+    const old = await store.acquire(input('prod', { lockedBy: 'alice', expiresAt: T0 + 500 }))
+    t.same(await store.locksOf('prod', T0 + 500), [], 'expired at its expiry instant')
+    const fresh = await store.acquire(input('prod', { lockedBy: 'bob', now: T0 + 1000 }))
+    t.equal(fresh.created, true)
+    t.match(fresh.record, { lockedBy: 'bob', lockedAt: T0 + 1000, expiresAt: null })
+    t.ok(fresh.version > old.version)
+  })
+
+  t.test('a rollback by an old row id never removes a newer lock', async (t) => {
+    // Lock A is pending (draining), someone unlocks and locks again, then A times out and rolls back by its row id.
+    const store = await (await fixture(t)).open()
+    const pending = await store.acquire(input('prod', { lockedBy: 'alice', expiresAt: T0 + 500 }))
+    await store.release('prod', 'delete')
+    const granted = await store.acquire(input('prod', { lockedBy: 'bob' }))
+    t.not(granted.rowId, pending.rowId, 'row ids are never reused')
+    t.equal((await store.release('prod', 'delete', pending.rowId)).released, false)
+    t.same(keys(await store.locksOf('prod', T0)), ['prod:delete'], 'the newer lock stays')
+    // The same when the pending lock expired and was replaced.
+    const expiring = await store.acquire(input('other', { expiresAt: T0 + 500 }))
+    const replacing = await store.acquire(input('other', { now: T0 + 1000 }))
+    t.not(replacing.rowId, expiring.rowId)
+    t.equal((await store.release('other', 'delete', expiring.rowId)).released, false)
+  })
+
+  t.test('the two modes are separate locks', async (t) => {
+    const store = await (await fixture(t)).open()
+    await store.acquire(input('prod', { mode: 'write', expiresAt: T0 + 60_000 }))
+    await store.acquire(input('prod', { mode: 'delete' }))
+    t.same(keys(await store.locksOf('prod', T0)), ['prod:delete', 'prod:write'], 'ordered by mode')
+    t.equal((await store.release('prod', 'delete')).released, true)
+    t.same(keys(await store.locksOf('prod', T0)), ['prod:write'])
+  })
+
+  t.test('release removes a lock, or only the very row it names', async (t) => {
+    const store = await (await fixture(t)).open()
+    const start = (await store.snapshot(T0)).version
+    t.same(await store.release('prod', 'delete'), { released: false, version: start }, 'nothing to release, no new version')
+    const taken = await store.acquire(input('prod'))
+    t.same(await store.release('prod', 'delete', taken.rowId + 1000), { released: false, version: taken.version }, 'another row id is left alone')
+    t.equal((await store.locksOf('prod', T0)).length, 1)
+    const released = await store.release('prod', 'delete', taken.rowId)
+    t.equal(released.released, true)
+    t.ok(released.version > taken.version)
+    t.same(await store.locksOf('prod', T0), [])
+    await store.acquire(input('prod'))
+    t.equal((await store.release('prod', 'delete')).released, true, 'without a row id, whichever row is there')
+  })
+
+  t.test('list pages through live locks by database then mode, names compared as bytes', async (t) => {
+    const store = await (await fixture(t)).open()
+    for (const database of ['c', 'a/b', 'b', 'a.b', 'a-b', 'a']) await store.acquire(input(database))
+    await store.acquire(input('a', { mode: 'write', expiresAt: T0 + 60_000 }))
+    await store.acquire(input('gone', { expiresAt: T0 + 10 }))
+    const expected = ['a:delete', 'a:write', 'a-b:delete', 'a.b:delete', 'a/b:delete', 'b:delete', 'c:delete']
+    t.same(keys(await store.list({ limit: 100, after: null, now: T0 + 10 })), expected)
+    const pages: string[][] = []
+    let after: { database: string, mode: LockMode } | null = null
+    for (;;) {
+      const page: LockRecord[] = await store.list({ limit: 3, after, now: T0 + 10 })
+      if (page.length === 0) break
+      pages.push(keys(page))
+      after = { database: page[page.length - 1].database, mode: page[page.length - 1].mode }
+    }
+    t.same(pages, [expected.slice(0, 3), expected.slice(3, 6), expected.slice(6)])
+    t.same(keys(await store.list({ limit: 100, after: null, now: T0 })), [...expected, 'gone:delete'], 'live before its expiry')
+  })
+
+  t.test('purgeExpired removes expired rows and records them as changes', async (t) => {
+    const store = await (await fixture(t)).open()
+    await store.acquire(input('short', { expiresAt: T0 + 500 }))
+    await store.acquire(input('short', { mode: 'write', expiresAt: T0 + 600 }))
+    await store.acquire(input('long', { expiresAt: T0 + 60_000 }))
+    await store.acquire(input('forever'))
+    const { version } = await store.snapshot(T0)
+    t.same(await store.purgeExpired(T0 + 100), [], 'nothing expired yet')
+    t.equal((await store.snapshot(T0)).version, version, 'no change, no new version')
+    t.same(keys(await store.purgeExpired(T0 + 1000)).sort(), ['short:delete', 'short:write'], 'the removed locks')
+    const changes = await store.changesSince(version, T0 + 1000)
+    t.same(changes?.databases, ['short'])
+    t.same(changes?.rows, [])
+    t.ok((changes?.version ?? 0) > version)
+    t.same(keys((await store.snapshot(T0 + 1000)).rows).sort(), ['forever:delete', 'long:delete'])
+    t.same(await store.purgeExpired(T0 + 1000), [])
+  })
+
+  t.test('snapshot gives the current version and every live lock', async (t) => {
+    const store = await (await fixture(t)).open()
+    await store.acquire(input('a'))
+    await store.acquire(input('b', { expiresAt: T0 + 10 }))
+    const last = await store.acquire(input('c', { mode: 'write', reason: 'restore', expiresAt: T0 + 60_000 }))
+    const snapshot = await store.snapshot(T0 + 10)
+    t.equal(snapshot.version, last.version)
+    t.same(snapshot.rows.sort((x, y) => x.database.localeCompare(y.database)), [
+      { database: 'a', mode: 'delete', reason: null, lockedBy: 'alice', lockedAt: T0, expiresAt: null },
+      { database: 'c', mode: 'write', reason: 'restore', lockedBy: 'alice', lockedAt: T0, expiresAt: T0 + 60_000 }
+    ])
+  })
+
+  t.test('changesSince gives the live rows of each database changed after a version', async (t) => {
+    const store = await (await fixture(t)).open()
+    const start = (await store.snapshot(T0)).version
+    t.same(await store.changesSince(start, T0), { version: start, databases: [], rows: [] }, 'nothing changed')
+    await store.acquire(input('a'))
+    await store.acquire(input('a', { mode: 'write', expiresAt: T0 + 60_000 }))
+    const b = await store.acquire(input('b'))
+    const changes = await store.changesSince(start, T0)
+    t.equal(changes?.version, b.version)
+    t.same(changes?.databases.slice().sort(), ['a', 'b'])
+    t.same(keys(changes?.rows ?? []).sort(), ['a:delete', 'a:write', 'b:delete'], 'current rows, not the history')
+    const released = await store.release('a', 'delete')
+    const after = await store.changesSince(b.version, T0)
+    t.same(after, { version: released.version, databases: ['a'], rows: [(await store.locksOf('a', T0))[0]] })
+    const expired = await store.changesSince(start, T0 + 60_000)
+    t.same(keys(expired?.rows ?? []).sort(), ['b:delete'], 'expired rows are left out')
+  })
+
+  t.test('changesSince answers null once the journal no longer reaches back', async (t) => {
+    const store = await (await fixture(t)).open({ journalRetention: 1 })
+    await store.acquire(input('a'))
+    const taken = await store.acquire(input('b', { expiresAt: T0 + 10 }))
+    await sleep(20)
+    t.equal((await store.purgeExpired(T0 + 10)).length, 1)
+    t.equal(await store.changesSince(0, T0 + 10), null, 'older changes were pruned: take a snapshot')
+    const recent = await store.changesSince(taken.version, T0 + 10)
+    t.same(recent?.databases, ['b'], 'changes after the pruned part are still there')
+    const snapshot = await store.snapshot(T0 + 10)
+    t.same(keys(snapshot.rows), ['a:delete'])
+    t.same(await store.changesSince(snapshot.version, T0 + 10), { version: snapshot.version, databases: [], rows: [] })
+  })
+
+  t.test('stores on the same storage share locks', async (t) => {
+    const storage = await fixture(t)
+    const [one, two] = [await storage.open(), await storage.open()]
+    const taken = await one.acquire(input('prod', { reason: 'shared' }))
+    t.same(await two.locksOf('prod', T0), [taken.record])
+    t.equal((await two.snapshot(T0)).version, taken.version)
+    const again = await two.acquire(input('prod'))
+    t.equal(again.created, false)
+    t.equal(again.rowId, taken.rowId)
+    t.equal((await two.release('prod', 'delete', taken.rowId)).released, true)
+    t.same(await one.locksOf('prod', T0), [])
+  })
+
+  t.test('concurrent acquires of one lock through several stores create it once', async (t) => {
+    const storage = await fixture(t)
+    const stores = [await storage.open(), await storage.open(), await storage.open()]
+    const results = await Promise.all(stores.flatMap((store) =>
+      Array.from({ length: 8 }, (_, i) => store.acquire(input('prod', { lockedBy: `user${i}` })))))
+    t.equal(results.filter((result) => result.created).length, 1)
+    t.equal(new Set(results.map((result) => result.rowId)).size, 1, 'every caller got the same row')
+    t.equal((await stores[0].locksOf('prod', T0)).length, 1)
+  })
+
+  t.test('versions commit in order: a reader following the journal misses no change', async (t) => {
+    const storage = await fixture(t)
+    const writers = [await storage.open(), await storage.open(), await storage.open()]
+    const reader = await storage.open()
+    const seen = new Set<string>()
+    let applied = (await reader.snapshot(T0)).version
+    let done = false
+    let backwards = 0
+    const follow = (async () => {
+      for (;;) {
+        if (done) return
+        const changes = await reader.changesSince(applied, T0)
+        if (changes === null) throw new Error('journal pruned during the test')
+        if (changes.version < applied) backwards++
+        for (const row of changes.rows) seen.add(row.database)
+        applied = changes.version
+        await sleep(0)
+      }
+    })()
+    const names = Array.from({ length: 60 }, (_, i) => `db${i}`)
+    await Promise.all(names.map((name, i) => writers[i % writers.length].acquire(input(name))))
+    done = true
+    await follow
+    const last = await reader.changesSince(applied, T0)
+    for (const row of last?.rows ?? []) seen.add(row.database)
+    t.equal(backwards, 0, 'the version never went back')
+    t.same([...seen].sort(), names.slice().sort(), 'every lock reached the reader')
+  })
+
+  t.test('hasChanged sees writes made through another store', async (t) => {
+    const storage = await fixture(t)
+    const [watcher, writer] = [await storage.open(), await storage.open()]
+    t.equal(await watcher.hasChanged(), true, 'a first call always says changed')
+    t.ok(await until(watcher, false), 'then quiet')
+    await writer.acquire(input('prod'))
+    t.ok(await until(watcher, true), 'a lock through another store is noticed')
+    t.ok(await until(watcher, false), 'once')
+    const quiet: boolean[] = []
+    for (let i = 0; i < 5; i++) {
+      await sleep(50)
+      quiet.push(await watcher.hasChanged())
+    }
+    t.same(quiet, [false, false, false, false, false], 'stays quiet while nothing is written')
+    await writer.release('prod', 'delete')
+    t.ok(await until(watcher, true), 'an unlock is noticed')
+  })
+
+  t.test('drainState counts live processes that lag behind a version or still drain the database', async (t) => {
+    const store = await (await fixture(t)).open()
+    const now = Date.now()
+    const live = now - 5000
+    await store.report({ processId: 'p1', pid: 1, appliedVersion: 5, draining: [], heartbeatAt: now })
+    await store.report({ processId: 'p2', pid: 2, appliedVersion: 3, draining: ['prod'], heartbeatAt: now })
+    await store.report({ processId: 'p3', pid: 3, appliedVersion: 1, draining: ['prod'], heartbeatAt: now - 60_000 })
+    t.same(await store.drainState('prod', 5, live), { lagging: 1, draining: 1 }, 'p3 is gone: not counted')
+    t.same(await store.drainState('prod', 5, live, 'p2'), { lagging: 0, draining: 0 }, 'the caller itself is left out')
+    t.same(await store.drainState('prod', 6, live), { lagging: 2, draining: 1 })
+    t.same(await store.drainState('other', 5, live), { lagging: 1, draining: 0 })
+    t.same(await store.drainState('prod', 5, now - 120_000), { lagging: 2, draining: 2 }, 'a longer bound counts p3')
+
+    await store.report({ processId: 'p2', pid: 2, appliedVersion: 5, draining: [], heartbeatAt: Date.now() })
+    t.same(await store.drainState('prod', 5, live), { lagging: 0, draining: 0 }, 'a report replaces the draining list')
+    await store.report({ processId: 'p2', pid: 2, appliedVersion: 5, draining: ['a', 'b'], heartbeatAt: Date.now() })
+    await store.report({ processId: 'p2', pid: 2, appliedVersion: 5, draining: ['b', 'c'], heartbeatAt: Date.now() })
+    t.same([
+      (await store.drainState('a', 5, live)).draining,
+      (await store.drainState('b', 5, live)).draining,
+      (await store.drainState('c', 5, live)).draining
+    ], [0, 1, 1])
+  })
+
+  t.test('drainState sees processes that report through other stores', async (t) => {
+    const storage = await fixture(t)
+    const [one, two] = [await storage.open(), await storage.open()]
+    await one.report({ processId: 'p1', pid: 1, appliedVersion: 1, draining: ['prod'], heartbeatAt: Date.now() })
+    t.same(await two.drainState('prod', 2, Date.now() - 5000, 'p2'), { lagging: 1, draining: 1 })
+    await one.forgetProcess('p1')
+    t.same(await two.drainState('prod', 2, Date.now() - 5000, 'p2'), { lagging: 0, draining: 0 })
+  })
+
+  t.test('forgetProcess removes a process and what it drained', async (t) => {
+    const store = await (await fixture(t)).open()
+    const now = Date.now()
+    await store.report({ processId: 'p1', pid: 1, appliedVersion: 0, draining: ['prod'], heartbeatAt: now })
+    await store.report({ processId: 'p2', pid: 2, appliedVersion: 0, draining: ['prod'], heartbeatAt: now })
+    await store.forgetProcess('p1')
+    t.same(await store.drainState('prod', 1, now - 5000), { lagging: 1, draining: 1 })
+    await store.forgetProcess('p1')
+    await store.forgetProcess('never-seen')
+    t.pass('forgetting twice or forgetting a stranger is fine')
+  })
+
+  t.test('reapProcesses removes processes whose heartbeat is older than the bound', async (t) => {
+    const store = await (await fixture(t)).open()
+    const now = Date.now()
+    await store.report({ processId: 'fresh', pid: 1, appliedVersion: 0, draining: [], heartbeatAt: now })
+    await store.report({ processId: 'stale', pid: 2, appliedVersion: 0, draining: ['prod'], heartbeatAt: now - 60_000 })
+    t.equal(await store.reapProcesses(now - 5000), 1)
+    t.same(await store.drainState('prod', 1, now - 120_000), { lagging: 1, draining: 0 }, 'its draining rows went with it')
+    t.equal(await store.reapProcesses(now - 5000), 0)
+  })
+
+  t.test('audit events: appended in batches, listed newest first by database and type, page by page', async (t) => {
+    const store = await (await fixture(t)).open()
+    if (store.appendEvents === undefined || store.listEvents === undefined || store.pruneEvents === undefined) {
+      t.fail('the store keeps no audit events')
+      return
+    }
+    const origin = { principal: 'alice', requestId: 'req-1', client: '127.0.0.1', route: 'POST /v1/database/:name/lock' }
+    await store.appendEvents([
+      { ...origin, type: 'locked', database: 'prod', mode: 'delete', reason: 'r', at: T0, count: 1 },
+      { ...origin, type: 'blocked', database: 'prod', mode: 'delete', reason: 'r', at: T0 + 2000, count: 7 },
+      { ...origin, type: 'locked', database: 'other', mode: 'write', reason: null, at: T0 + 1000, count: 1 }
+    ])
+    await store.appendEvents([{ ...origin, type: 'unlocked', database: 'prod', mode: 'delete', reason: null, at: T0 + 1000, count: 1 }])
+    await store.appendEvents([])
+    const all = await store.listEvents({ database: 'prod', type: null, before: null, limit: 10 })
+    t.same(all.map((event) => [event.type, event.at]), [['blocked', T0 + 2000], ['unlocked', T0 + 1000], ['locked', T0]], 'newest first, by time')
+    t.match(all[0], { ...origin, database: 'prod', mode: 'delete', reason: 'r', count: 7 })
+    t.equal(typeof all[0].id, 'number')
+    t.same((await store.listEvents({ database: 'prod', type: 'locked', before: null, limit: 10 })).map((event) => event.type), ['locked'])
+    const first = await store.listEvents({ database: 'prod', type: null, before: null, limit: 2 })
+    const last = first[first.length - 1]
+    const rest = await store.listEvents({ database: 'prod', type: null, before: { at: last.at, id: last.id }, limit: 2 })
+    t.same([...first, ...rest].map((event) => event.id), all.map((event) => event.id), 'pages join up')
+    t.equal(await store.pruneEvents(T0 + 1000), 1, 'events older than the bound go')
+    t.same((await store.listEvents({ database: 'prod', type: null, before: null, limit: 10 })).map((event) => event.type), ['blocked', 'unlocked'])
+  })
+
+  t.test('purgeExpired writes an expired event dated when each lock lifted', async (t) => {
+    const store = await (await fixture(t)).open()
+    await store.acquire(input('prod', { mode: 'write', reason: 'restore', expiresAt: T0 + 500 }))
+    t.equal((await store.purgeExpired(T0 + 1000)).length, 1)
+    const events = await store.listEvents?.({ database: 'prod', type: 'expired', before: null, limit: 10 })
+    t.match(events, [{ type: 'expired', database: 'prod', mode: 'write', reason: 'restore', principal: null, at: T0 + 500, count: 1 }])
+  })
+
+  t.test('a closed store refuses calls; closing twice is fine', async (t) => {
+    const store = await (await fixture(t)).open()
+    await store.acquire(input('prod'))
+    await store.close()
+    await t.rejects(store.locksOf('prod', T0))
+    await t.rejects(store.acquire(input('other')))
+    await store.close()
+  })
+}
