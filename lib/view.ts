@@ -60,6 +60,9 @@ export class LockView {
 
   /** Loads every live lock and announces this process; call before serving. */
   async start (): Promise<void> {
+    // Twice: the first run registers this process; a lock committed before that registration
+    // was not waited for by its locker, so the second run reads it before we serve.
+    await this.refresh(true)
     await this.refresh(true)
     this.timer = setInterval(() => { this.tick() }, this.options.pollInterval)
     this.timer.unref()

@@ -114,7 +114,13 @@ export class SqliteLockStore implements LockStore {
     const db = this.db
     this.statements = {
       getLock: db.prepare<[string, string], LockRow>('SELECT rowid, * FROM locks WHERE database = ? AND mode = ?'),
-      insertLock: db.prepare('INSERT INTO locks (database, mode, reason, locked_by, locked_at, expires_at) VALUES (@database, @mode, @reason, @lockedBy, @now, @expiresAt)'),
+      // The row id is the journal version this write is about to create: it only grows, so a
+      // rollback by row id can never remove a newer lock that reused a deleted row's id.
+      insertLock: db.prepare(
+        'INSERT INTO locks (rowid, database, mode, reason, locked_by, locked_at, expires_at) VALUES (' +
+        "(SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'lock_changes'), 0) + 1), " +
+        '@database, @mode, @reason, @lockedBy, @now, @expiresAt)'
+      ),
       updateLock: db.prepare('UPDATE locks SET reason = @reason, expires_at = @expiresAt WHERE rowid = @rowid'),
       deleteLock: db.prepare('DELETE FROM locks WHERE database = ? AND mode = ?'),
       deleteLockRow: db.prepare('DELETE FROM locks WHERE database = ? AND mode = ? AND rowid = ?'),
