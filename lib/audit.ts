@@ -2,7 +2,7 @@
 // line each. Refusals are folded per database, principal and route per second and
 // written off the request path, so a flood of refused deletes stays a few rows.
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { LockEvent, LockEventType, LockMode, LockRecord, LockStore } from '../types/index.js'
+import type { AuditStamp, LockEvent, LockMode, LockRecord, LockStore } from '../types/index.js'
 
 /** Who did it and through which request; null fields for programs and timers. */
 export interface EventOrigin {
@@ -71,8 +71,18 @@ export class AuditLog {
     }, `database-lock: ${event.type} ${event.database}`)
   }
 
-  /** A lock change: written before the caller answers, so the trail never misses a granted lock. */
-  async record (type: Exclude<LockEventType, 'blocked'>, database: string, mode: LockMode, reason: string | null, origin: EventOrigin): Promise<void> {
+  /** What a store needs to write a change's event in the change's own transaction; undefined when off. */
+  stampFor (origin: EventOrigin): AuditStamp | undefined {
+    return this.wanted ? { ...origin, at: this.now() } : undefined
+  }
+
+  /** Logs a change whose event the store wrote with the change itself. */
+  logChange (type: 'locked' | 'relocked' | 'unlocked', database: string, mode: LockMode, reason: string | null, stamp: AuditStamp | undefined): void {
+    if (stamp !== undefined) this.logEvent({ type, database, mode, reason, ...stamp, count: 1 })
+  }
+
+  /** An event outside any change (a conflict): written before the caller answers. */
+  async record (type: 'conflict', database: string, mode: LockMode, reason: string | null, origin: EventOrigin): Promise<void> {
     if (!this.wanted) return
     const event: LockEvent = { type, database, mode, reason, ...origin, at: this.now(), count: 1 }
     this.logEvent(event)

@@ -4,13 +4,18 @@ import createError from '@fastify/error'
 export const DatabaseLockedError = createError<'DATABASE_LOCKED', 403, [string, string]>(
   'DATABASE_LOCKED',
   'Database "%s" is locked against deletion and reset. Its owner can lift the lock with POST %s',
-  403
+  403,
+  // A refusal is an answer, not a fault: no stack trace to capture on this path.
+  Error,
+  false
 )
 
 export const DatabaseWriteLockedError = createError<'DATABASE_WRITE_LOCKED', 503, [string, string, number]>(
   'DATABASE_WRITE_LOCKED',
   'Database "%s" is locked for %s; writes are refused until it is unlocked. Retry after %s seconds',
-  503
+  503,
+  Error,
+  false
 )
 
 export const NotDatabaseOwnerError = createError<'NOT_DATABASE_OWNER', 403, [string]>(

@@ -1,9 +1,9 @@
 // Where a DELETE is refused: routes are classified once (onRoute) and only
 // guarded routes get the preHandler that checks the in-memory lock view.
 import type {
-  FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod, RouteOptions, preHandlerHookHandler
+  FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteHandlerMethod, RouteOptions, preHandlerHookHandler
 } from 'fastify'
-import type { RouteLockClass } from '../types/index.js'
+import type { ResolvedDatabase, RouteLockClass } from '../types/index.js'
 import {
   DatabaseLockedError, DatabaseWriteLockedError, InvalidDatabaseNameError, InvalidOptionError, LockStoreUnavailableError
 } from './errors.js'
@@ -11,7 +11,9 @@ import { displayName } from './names.js'
 import { type AuditLog, originOf } from './audit.js'
 import type { ResolvedOptions } from './options.js'
 import { RefusalSchema } from './schemas.js'
-import type { LockView, OperationKind } from './view.js'
+import type { LockView, OperationKind, Verdict } from './view.js'
+
+type GuardedClass = 'delete' | 'reset' | 'write'
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH'])
 const CLASSES = new Set<unknown>(['delete', 'reset', 'write', 'read', false])
@@ -36,110 +38,130 @@ export function classifyRoute (route: Pick<RouteOptions, 'method' | 'url' | 'con
   return 'read'
 }
 
-interface Tracking {
-  database: string
-  kind: OperationKind
-  handlerRunning: boolean
-  responseClosed: boolean
-  finished: boolean
+/** The database a guarded request passed the guard for; the handler wrapper counts it as in flight. */
+const kGuardedDatabase = Symbol('fastify-database-lock.database')
+type Guarded = FastifyRequest & { [kGuardedDatabase]: string | null }
+
+function isThenable<T> (value: unknown): value is PromiseLike<T> {
+  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<T>).then === 'function'
+}
+
+function blocks (verdict: Verdict, kind: OperationKind): boolean {
+  return (verdict.deleteLocked && kind === 'destructive') || verdict.write !== null
 }
 
 export function installGuard (fastify: FastifyInstance, options: ResolvedOptions, view: LockView, audit: AuditLog): void {
   const { param, prefix } = options
-  const tracked = new WeakMap<FastifyRequest, Tracking>()
+  fastify.decorateRequest(kGuardedDatabase, null)
 
-  function finish (tracking: Tracking): void {
-    if (tracking.finished) return
-    tracking.finished = true
-    view.leave(tracking.database, tracking.kind)
-  }
-
-  /** Counts the operation as in flight until its handler settled and its response closed. */
-  function track (request: FastifyRequest, reply: FastifyReply, database: string, kind: OperationKind): void {
-    view.enter(database, kind)
-    const tracking: Tracking = { database, kind, handlerRunning: false, responseClosed: false, finished: false }
-    tracked.set(request, tracking)
-    reply.raw.once('close', () => {
-      tracking.responseClosed = true
-      if (!tracking.handlerRunning) finish(tracking)
+  /** The refusal for a blocked request; the audit trail learns who tried. */
+  async function refusal (request: FastifyRequest, name: string, database: string, routeClass: GuardedClass, verdict: Verdict): Promise<Error> {
+    const principal = await options.principal(request)
+    if (verdict.deleteLocked && routeClass !== 'write') {
+      audit.blocked(database, 'delete', null, originOf(request, principal ?? null))
+      return Object.assign(new DatabaseLockedError(displayName(database), `${prefix}/${encodeURIComponent(name)}/unlock`), {
+        database,
+        operation: routeClass
+      })
+    }
+    const write = verdict.write as NonNullable<Verdict['write']>
+    audit.blocked(database, 'write', write.reason, originOf(request, principal ?? null))
+    const seconds = Math.ceil((write.until - options.now()) / 1000)
+    const retryAfter = Math.max(1, Math.min(seconds, options.maxRetryAfter))
+    return Object.assign(new DatabaseWriteLockedError(displayName(database), write.reason ?? 'maintenance', retryAfter), {
+      database,
+      operation: routeClass,
+      reason: write.reason,
+      retryAfter,
+      headers: { 'retry-after': String(retryAfter) }
     })
   }
 
-  /** An aborted request's handler may still be deleting: the operation ends when the handler does. */
-  function trackHandler (handler: RouteHandlerMethod): RouteHandlerMethod {
-    return function trackedHandler (this: FastifyInstance, request, reply) {
-      const tracking = tracked.get(request)
-      if (tracking === undefined) return handler.call(this, request, reply)
-      const settle = (): void => {
-        tracking.handlerRunning = false
-        if (tracking.responseClosed) finish(tracking)
+  /** Everything but the common case: a stale view, a lock. */
+  async function slowPath (request: FastifyRequest, name: string, database: string, routeClass: GuardedClass, kind: OperationKind): Promise<void> {
+    if (!view.isFresh()) {
+      try {
+        await view.refresh(true)
+      } catch (err) {
+        if (options.failOpen && kind === 'write') {
+          request.log.warn({ err, database }, 'database-lock: lock store unavailable; write let through (failOpen)')
+          return
+        }
+        request.log.error({ err, database }, 'database-lock: lock store unavailable; request refused')
+        throw new LockStoreUnavailableError()
       }
-      tracking.handlerRunning = true
+    }
+    const verdict = view.check(database)
+    if (blocks(verdict, kind)) throw await refusal(request, name, database, routeClass, verdict)
+    ;(request as Guarded)[kGuardedDatabase] = database
+  }
+
+  function guardFor (routeClass: GuardedClass): preHandlerHookHandler {
+    const kind: OperationKind = routeClass === 'write' ? 'write' : 'destructive'
+
+    function decide (request: FastifyRequest, name: string, target: ResolvedDatabase | null | undefined, done: HookHandlerDoneFunction): void {
+      // A database that does not exist has no lock; the route itself answers.
+      if (target === null || target === undefined) return done()
+      // The common case costs two Map lookups: a fresh view and no lock on this database.
+      if (view.isFresh() && !blocks(view.check(target.id), kind)) {
+        (request as Guarded)[kGuardedDatabase] = target.id
+        return done()
+      }
+      slowPath(request, name, target.id, routeClass, kind).then(() => done(), done)
+    }
+
+    // Callback style, so that a host whose resolveDatabase answers synchronously pays no promise.
+    return function databaseLockGuard (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
+      const name = (request.params as Record<string, string | undefined>)[param] ?? ''
+      const problem = options.validateName(name)
+      if (problem !== null) return done(new InvalidDatabaseNameError(displayName(name), problem))
+      let resolved: ReturnType<ResolvedOptions['resolveDatabase']>
+      try {
+        resolved = options.resolveDatabase(name, request)
+      } catch (err) {
+        return done(err as Error)
+      }
+      if (isThenable<ResolvedDatabase | null | undefined>(resolved)) {
+        resolved.then((target) => { decide(request, name, target, done) }, done)
+      } else {
+        decide(request, name, resolved, done)
+      }
+    }
+  }
+
+  /**
+   * Counts the operation as in flight while its handler runs, after checking once more: a lock
+   * applied between the guard and the handler stops it here (no I/O, the same Map lookups).
+   * An aborted request whose handler still runs stays counted: a lock waits for the delete,
+   * not for the client.
+   */
+  function trackHandler (handler: RouteHandlerMethod, routeClass: GuardedClass): RouteHandlerMethod {
+    const kind: OperationKind = routeClass === 'write' ? 'write' : 'destructive'
+    return function trackedHandler (this: FastifyInstance, request, reply) {
+      const database = (request as Guarded)[kGuardedDatabase]
+      if (database === null) return handler.call(this, request, reply)
+      const verdict = view.check(database)
+      if (blocks(verdict, kind)) {
+        const name = (request.params as Record<string, string | undefined>)[param] ?? database
+        return refusal(request, name, database, routeClass, verdict).then((err) => { throw err })
+      }
+      view.enter(database, kind)
+      const leave = (): void => { view.leave(database, kind) }
       let result: unknown
       try {
         result = handler.call(this, request, reply)
       } catch (err) {
-        settle()
+        leave()
         throw err
       }
-      if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
-        return (result as Promise<unknown>).then((value) => { settle(); return value }, (err: unknown) => { settle(); throw err })
+      if (isThenable(result)) {
+        return result.then((value) => { leave(); return value }, (err: unknown) => { leave(); throw err })
       }
-      settle()
+      // A callback-style handler returns before its work is done: it ends with the response.
+      if ((result === undefined || result === reply) && !reply.sent) reply.raw.once('close', leave)
+      else leave()
       return result
     } as RouteHandlerMethod
-  }
-
-  function guardFor (routeClass: 'delete' | 'reset' | 'write'): preHandlerHookHandler {
-    const kind: OperationKind = routeClass === 'write' ? 'write' : 'destructive'
-    return async function databaseLockGuard (request: FastifyRequest, reply: FastifyReply) {
-      const name = (request.params as Record<string, string | undefined>)[param] ?? ''
-      const problem = options.validateName(name)
-      if (problem !== null) throw new InvalidDatabaseNameError(displayName(name), problem)
-      const target = await options.resolveDatabase(name, request)
-      // A database that does not exist has no lock; the route itself answers.
-      if (target === null || target === undefined) return
-
-      if (!view.isFresh()) {
-        try {
-          await view.refresh(true)
-        } catch (err) {
-          if (options.failOpen && kind === 'write') {
-            request.log.warn({ err, database: target.id }, 'database-lock: lock store unavailable; write let through (failOpen)')
-            return
-          }
-          request.log.error({ err, database: target.id }, 'database-lock: lock store unavailable; request refused')
-          throw new LockStoreUnavailableError()
-        }
-      }
-
-      const verdict = view.check(target.id)
-      if ((verdict.deleteLocked && kind === 'destructive') || verdict.write !== null) {
-        // Refused: the audit trail learns who tried (the refusal path may await the host).
-        const principal = await options.principal(request)
-        const mode = verdict.deleteLocked && kind === 'destructive' ? 'delete' : 'write'
-        audit.blocked(target.id, mode, mode === 'write' ? verdict.write?.reason ?? null : null, originOf(request, principal ?? null))
-      }
-      if (verdict.deleteLocked && kind === 'destructive') {
-        throw Object.assign(new DatabaseLockedError(displayName(target.id), `${prefix}/${encodeURIComponent(name)}/unlock`), {
-          database: target.id,
-          operation: routeClass
-        })
-      }
-      if (verdict.write !== null) {
-        const seconds = Math.ceil((verdict.write.until - options.now()) / 1000)
-        const retryAfter = Math.max(1, Math.min(seconds, options.maxRetryAfter))
-        const reason = verdict.write.reason
-        throw Object.assign(new DatabaseWriteLockedError(displayName(target.id), reason ?? 'maintenance', retryAfter), {
-          database: target.id,
-          operation: routeClass,
-          reason,
-          retryAfter,
-          headers: { 'retry-after': String(retryAfter) }
-        })
-      }
-      track(request, reply, target.id, kind)
-    }
   }
 
   fastify.addHook('onRoute', (route: RouteOptions) => {
@@ -150,7 +172,7 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
     }
     const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]
     route.preHandler = [...existing, guardFor(routeClass)]
-    route.handler = trackHandler(route.handler)
+    route.handler = trackHandler(route.handler, routeClass)
     addRefusalSchemas(route)
   })
 }

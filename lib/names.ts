@@ -2,9 +2,12 @@
 // starting with a letter or digit; at most 255 characters in all.
 export const MAX_NAME_LENGTH = 255
 const SEGMENT = /^[a-z0-9][a-z0-9_-]{0,62}$/
+const VALID = /^[a-z0-9][a-z0-9_-]{0,62}(?:[./][a-z0-9][a-z0-9_-]{0,62})*$/
 
 /** Returns why `name` is not a valid database name, or null when it is. */
 export function checkDatabaseName (name: unknown): string | null {
+  // One regular expression on the request path; the reasons are worked out only for a bad name.
+  if (typeof name === 'string' && name.length <= MAX_NAME_LENGTH && VALID.test(name)) return null
   if (typeof name !== 'string' || name.length === 0) return 'a name is required'
   if (name.length > MAX_NAME_LENGTH) return `names are at most ${MAX_NAME_LENGTH} characters, this one has ${name.length}`
   const segments = name.split(/[./]/)

@@ -1,7 +1,7 @@
 // Lock, unlock, status and list: the operations behind both the routes and the decorator.
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type {
-  LockEventPage, LockEventType, LockList, LockMode, LockRecord, LockStatus, LockStore, ResolvedDatabase
+  AuditStamp, LockEventPage, LockEventType, LockList, LockMode, LockRecord, LockStatus, LockStore, ResolvedDatabase
 } from '../types/index.js'
 import {
   DatabaseNotFoundError, InvalidDatabaseNameError, InvalidRequestError, LockConflictError, LockStoreUnavailableError
@@ -89,6 +89,8 @@ export class LockService {
     const database = target.id
     const now = this.options.now()
     const ttlSeconds = input.ttl ?? (input.mode === 'write' ? this.options.writeLockTtl : undefined)
+    // The `locked` event is written with the row; a withdrawn lock adds `unlocked` (and `conflict`).
+    const stamp = this.audit.stampFor(origin)
     const result = await this.usingStore('take a lock', () => this.store.acquire({
       database,
       mode: input.mode,
@@ -97,15 +99,17 @@ export class LockService {
       now,
       expiresAt: ttlSeconds === undefined ? null : now + ttlSeconds * 1000,
       refreshReason: input.reason !== undefined,
-      refreshExpiry: input.ttl !== undefined
+      refreshExpiry: input.ttl !== undefined,
+      audit: stamp
     }))
     let keep = false
+    let conflict = false
     try {
-      await this.usingStore('apply a new lock', () => this.view.refresh(true))
+      await this.usingStore('apply a new lock', () => this.view.applyLocal())
       const drained = await this.usingStore('wait for in-flight operations', () =>
         this.view.waitForDrain(database, result.version, this.options.drainTimeout))
       if (!drained) {
-        await this.audit.record('conflict', database, input.mode, input.reason ?? null, origin)
+        conflict = true
         throw new LockConflictError(displayName(database), this.options.drainTimeout)
       }
       // An operation that finished while we waited may have deleted the database.
@@ -113,16 +117,18 @@ export class LockService {
       if (still === null || still === undefined || still.id !== database) throw new DatabaseNotFoundError(displayName(database))
       keep = true
     } finally {
-      if (!keep && result.created) await this.rollback(database, input.mode, result.rowId)
+      if (!keep && result.created) await this.rollback(database, input.mode, result.rowId, stamp)
+      if (conflict) await this.audit.record('conflict', database, input.mode, input.reason ?? null, origin)
     }
-    await this.audit.record(result.created ? 'locked' : 'relocked', database, input.mode, result.record.reason, origin)
+    this.audit.logChange(result.created ? 'locked' : 'relocked', database, input.mode, result.record.reason, stamp)
     return this.status(target)
   }
 
-  private async rollback (database: string, mode: LockMode, rowId: number): Promise<void> {
+  /** Withdraws a lock that was not granted; its `locked` event gets a matching `unlocked`. */
+  private async rollback (database: string, mode: LockMode, rowId: number, stamp: AuditStamp | undefined): Promise<void> {
     try {
-      await this.store.release(database, mode, rowId)
-      await this.view.refresh(true)
+      await this.store.release(database, mode, rowId, stamp === undefined ? undefined : { ...stamp, at: this.options.now() })
+      await this.view.applyLocal()
     } catch (err) {
       // The lock stays until unlocked or expired: it over-blocks, never under-blocks.
       this.log.error({ err, database, mode }, 'database-lock: could not roll back a lock that was not granted')
@@ -130,10 +136,11 @@ export class LockService {
   }
 
   async unlock (target: ResolvedDatabase, mode: LockMode, origin: EventOrigin): Promise<LockStatus> {
-    const { released } = await this.usingStore('remove a lock', () => this.store.release(target.id, mode))
-    if (released) await this.audit.record('unlocked', target.id, mode, null, origin)
+    const stamp = this.audit.stampFor(origin)
+    const { released } = await this.usingStore('remove a lock', () => this.store.release(target.id, mode, undefined, stamp))
+    if (released) this.audit.logChange('unlocked', target.id, mode, null, stamp)
     try {
-      await this.view.refresh(true)
+      await this.view.applyLocal()
     } catch (err) {
       // The unlock is committed; a stale local view only over-blocks until the next refresh.
       this.log.warn({ err }, 'database-lock: unlocked, but refreshing the local view failed')

@@ -3,15 +3,14 @@
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
-import type { LockRecord, LockStore } from '../types/index.js'
+import type { LockMode, LockStore } from '../types/index.js'
 
 /** What a guarded route does to a database: destroy it (delete, reset) or change it. */
 export type OperationKind = 'destructive' | 'write'
 
-interface ViewLocks {
-  /** Expiry of the delete lock (Infinity: never); undefined when none. */
-  deleteUntil?: number
-  write?: { until: number, reason: string | null }
+interface WriteLock {
+  until: number
+  reason: string | null
 }
 
 interface InFlight {
@@ -21,7 +20,7 @@ interface InFlight {
 
 export interface Verdict {
   deleteLocked: boolean
-  write: { until: number, reason: string | null } | null
+  write: WriteLock | null
 }
 
 const UNLOCKED: Verdict = Object.freeze({ deleteLocked: false, write: null })
@@ -42,7 +41,11 @@ function sleep (ms: number): Promise<void> {
 
 export class LockView {
   readonly processId = randomBytes(8).toString('hex')
-  private readonly locks = new Map<string, ViewLocks>()
+  // Two flat maps rather than one object per database: a million delete locks cost a
+  // string and a number each. Write locks are few and carry their reason for the 503 body.
+  /** Expiry of each database's delete lock, ms (Infinity: never). */
+  private readonly deleteUntil = new Map<string, number>()
+  private readonly writeLocks = new Map<string, WriteLock>()
   private readonly inFlight = new Map<string, InFlight>()
   private appliedVersion = 0
   /** performance.now() at the start of the last refresh that fully succeeded. */
@@ -76,7 +79,7 @@ export class LockView {
   }
 
   get size (): number {
-    return this.locks.size
+    return this.deleteUntil.size + this.writeLocks.size
   }
 
   /** True when the view was refreshed recently enough to be trusted without I/O. */
@@ -86,11 +89,12 @@ export class LockView {
 
   /** The locks that apply to `database` now. No I/O: this is the request path. */
   check (database: string): Verdict {
-    const entry = this.locks.get(database)
-    if (entry === undefined) return UNLOCKED
+    const deleteUntil = this.deleteUntil.get(database)
+    const writeLock = this.writeLocks.get(database)
+    if (deleteUntil === undefined && writeLock === undefined) return UNLOCKED
     const now = this.options.now()
-    const deleteLocked = entry.deleteUntil !== undefined && entry.deleteUntil > now
-    const write = entry.write !== undefined && entry.write.until > now ? entry.write : null
+    const deleteLocked = deleteUntil !== undefined && deleteUntil > now
+    const write = writeLock !== undefined && writeLock.until > now ? writeLock : null
     return deleteLocked || write !== null ? { deleteLocked, write } : UNLOCKED
   }
 
@@ -148,30 +152,40 @@ export class LockView {
    * Brings the view up to date with the store and reports this process's state.
    * Concurrent callers share one run; `force` reads the store even if nothing seems changed.
    */
-  refresh (force: boolean): Promise<void> {
+  refresh (force: boolean, reportVersion = true): Promise<void> {
     if (this.running !== null) {
       // Whoever asks during a run needs what was committed before asking: run once more after.
-      return this.running.then(() => this.refresh(force), () => this.refresh(force))
+      const again = (): Promise<void> => this.refresh(force, reportVersion)
+      return this.running.then(again, again)
     }
-    const run = this.refreshOnce(force).finally(() => { this.running = null })
+    const run = this.refreshOnce(force, reportVersion).finally(() => { this.running = null })
     this.running = run
     return run
   }
 
-  private async refreshOnce (force: boolean): Promise<void> {
+  /**
+   * Applies this process's own write at once. Announcing the new version to the others waits
+   * for the next poll (≤ pollInterval): only their lockers wait for it, and it saves a commit
+   * (an fsync) per lock and unlock.
+   */
+  applyLocal (): Promise<void> {
+    return this.refresh(true, false)
+  }
+
+  private async refreshOnce (force: boolean, reportVersion: boolean): Promise<void> {
     const startedAt = performance.now()
     const { store } = this.options
     const changed = await store.hasChanged()
     if (force || changed) {
       const changes = await store.changesSince(this.appliedVersion, this.options.now())
       if (changes === null) {
-        const snapshot = await store.snapshot(this.options.now())
-        this.locks.clear()
-        this.applyRows(snapshot.rows)
-        this.appliedVersion = snapshot.version
+        this.appliedVersion = await this.loadEverything()
       } else if (changes.version !== this.appliedVersion) {
-        for (const database of changes.databases) this.locks.delete(database)
-        this.applyRows(changes.rows)
+        for (const database of changes.databases) {
+          this.deleteUntil.delete(database)
+          this.writeLocks.delete(database)
+        }
+        for (const row of changes.rows) this.apply(row.database, row.mode, row.expiresAt, row.reason)
         this.appliedVersion = changes.version
       }
     }
@@ -179,7 +193,8 @@ export class LockView {
     const heartbeatDue = startedAt - this.lastReportAt >= this.options.heartbeatInterval
     // Report only what others wait for: a new version, a change in draining, or a due heartbeat.
     // (Reporting on every change seen would make processes answer each other's reports forever.)
-    if (force || heartbeatDue || this.reportWanted || draining !== this.reportedDraining || this.appliedVersion !== this.reportedVersion) {
+    const versionNews = reportVersion && this.appliedVersion !== this.reportedVersion
+    if ((force && reportVersion) || heartbeatDue || this.reportWanted || draining !== this.reportedDraining || versionNews) {
       this.reportWanted = false
       await store.report({
         processId: this.processId,
@@ -195,17 +210,22 @@ export class LockView {
     this.freshAt = startedAt
   }
 
-  private applyRows (rows: LockRecord[]): void {
-    for (const row of rows) {
-      let entry = this.locks.get(row.database)
-      if (entry === undefined) {
-        entry = {}
-        this.locks.set(row.database, entry)
-      }
-      const until = row.expiresAt ?? Infinity
-      if (row.mode === 'delete') entry.deleteUntil = until
-      else entry.write = { until, reason: row.reason }
-    }
+  /** Replaces the whole view with the store's live locks; returns the version read. */
+  private async loadEverything (): Promise<number> {
+    const { store } = this.options
+    this.deleteUntil.clear()
+    this.writeLocks.clear()
+    const apply = this.apply.bind(this)
+    if (store.visitLive !== undefined) return store.visitLive(this.options.now(), apply)
+    const snapshot = await store.snapshot(this.options.now())
+    for (const row of snapshot.rows) apply(row.database, row.mode, row.expiresAt, row.reason)
+    return snapshot.version
+  }
+
+  private apply (database: string, mode: LockMode, expiresAt: number | null, reason: string | null): void {
+    const until = expiresAt ?? Infinity
+    if (mode === 'delete') this.deleteUntil.set(database, until)
+    else this.writeLocks.set(database, { until, reason })
   }
 
   /**

@@ -67,7 +67,10 @@ t.test('every event type is recorded with the right fields by real requests', as
   t.equal((await demo.admin('POST', '/v1/database/stage/lock', { reason: 'too late' })).statusCode, 409)
   await deleting
   const stage = await eventsOf(demo, 'stage')
-  t.match(stage, [{ type: 'conflict', mode: 'delete', principal: 'admin-key', reason: 'too late', route: 'POST /v1/database/:name/lock' }], 'the admin key reads the trail of a deleted database')
+  // The withdrawn lock was in force while it waited: locked, then unlocked, then the conflict.
+  t.same(stage.map((event) => event.type), ['conflict', 'unlocked', 'locked'], 'the admin key reads the trail of a deleted database')
+  t.match(stage[0], { type: 'conflict', mode: 'delete', principal: 'admin-key', reason: 'too late', route: 'POST /v1/database/:name/lock' })
+  t.equal(new Set(stage.map((event) => event.requestId)).size, 1, 'all three from the one lock request')
   t.equal((await demo.as('alice', 'GET', '/v1/database/stage/lock/events')).statusCode, 404, 'its owner no longer can')
 })
 

@@ -91,6 +91,18 @@ export interface AcquireInput {
   /** On an existing lock: replace its reason / expiry (idempotent refresh). */
   refreshReason: boolean
   refreshExpiry: boolean
+  /** When given, a store that keeps events writes `locked` / `relocked` (at `now`) in the same transaction. */
+  audit?: AuditStamp
+}
+
+/** Who causes a change, for the audit event a store writes in the change's own transaction. */
+export interface AuditStamp {
+  principal: string | null
+  requestId: string | null
+  client: string | null
+  route: string | null
+  /** Milliseconds since the epoch. */
+  at: number
 }
 
 export interface AcquireResult {
@@ -165,8 +177,8 @@ export interface LockEventPage {
  */
 export interface LockStore {
   acquire(input: AcquireInput): Promise<AcquireResult>
-  /** Removes a lock; with `rowId`, only that very row (a rollback). */
-  release(database: string, mode: LockMode, rowId?: number): Promise<{ released: boolean, version: number }>
+  /** Removes a lock; with `rowId`, only that very row (a rollback). With `audit`, records `unlocked` when a row went. */
+  release(database: string, mode: LockMode, rowId?: number, audit?: AuditStamp): Promise<{ released: boolean, version: number }>
   locksOf(database: string, now: number): Promise<LockRecord[]>
   list(options: { limit: number, after: { database: string, mode: LockMode } | null, now: number }): Promise<LockRecord[]>
   /** Removes expired locks, recording an `expired` audit event for each when the store keeps events; returns them. */
@@ -174,6 +186,11 @@ export interface LockStore {
 
   /** Every live lock, for a process's first view. */
   snapshot(now: number): Promise<{ version: number, rows: LockRecord[] }>
+  /**
+   * Optional, for large stores: visits every live lock without building an array of
+   * records (a million locks load in a fraction of the memory). Returns the version read.
+   */
+  visitLive?(now: number, visit: (database: string, mode: LockMode, expiresAt: number | null, reason: string | null) => void): Promise<number>
   /** Cheap: has anything been written since the last call? */
   hasChanged(): Promise<boolean>
   /** Lock changes after `version`, or null when they are no longer kept (take a snapshot). */

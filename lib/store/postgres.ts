@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks'
 import type { Client, Notification, Pool, PoolClient, PoolConfig } from 'pg'
 import type {
-  AcquireInput, AcquireResult, DrainState, LockEvent, LockEventType, LockMode, LockRecord, LockStore, ProcessReport,
+  AcquireInput, AcquireResult, AuditStamp, DrainState, LockEvent, LockEventType, LockMode, LockRecord, LockStore, ProcessReport,
   StoreChanges, StoredLockEvent
 } from '../../types/index.js'
 import { InvalidOptionError, StoreTooNewError } from '../errors.js'
@@ -358,6 +358,7 @@ export class PostgresLockStore implements LockStore {
           await client.query(`UPDATE ${this.t.locks} SET reason = $2, expires_at = $3 WHERE id = $1`, [id, reason, expiresAt])
           current = await this.journal(client, [input.database])
         }
+        await this.stamp(client, input.audit, 'relocked', input.database, input.mode, reason)
         return { record: { ...existing, reason, expiresAt }, created: false, version: current, rowId: Number(id) }
       }
       // An expired row is dead: replace it rather than refresh it.
@@ -367,6 +368,7 @@ export class PostgresLockStore implements LockStore {
         [input.database, input.mode, input.reason, input.lockedBy, input.now, input.expiresAt]
       )
       const current = await this.journal(client, [input.database])
+      await this.stamp(client, input.audit, 'locked', input.database, input.mode, input.reason)
       return {
         record: {
           database: input.database,
@@ -383,14 +385,22 @@ export class PostgresLockStore implements LockStore {
     })
   }
 
-  async release (database: string, mode: LockMode, rowId?: number): Promise<{ released: boolean, version: number }> {
+  async release (database: string, mode: LockMode, rowId?: number, audit?: AuditStamp): Promise<{ released: boolean, version: number }> {
     return this.write(async (client, version) => {
       const deleted = rowId === undefined
         ? await client.query(`DELETE FROM ${this.t.locks} WHERE database = $1 AND mode = $2`, [database, mode])
         : await client.query(`DELETE FROM ${this.t.locks} WHERE database = $1 AND mode = $2 AND id = $3`, [database, mode, rowId])
       if (deleted.rowCount === 0) return { released: false, version }
-      return { released: true, version: await this.journal(client, [database]) }
+      const current = await this.journal(client, [database])
+      await this.stamp(client, audit, 'unlocked', database, mode, null)
+      return { released: true, version: current }
     })
+  }
+
+  /** The audit event of a change, in the change's own transaction. */
+  private async stamp (client: PoolClient, audit: AuditStamp | undefined, type: LockEventType, database: string, mode: LockMode, reason: string | null): Promise<void> {
+    if (audit === undefined || !this.hasEvents) return
+    await this.insertEvents(client, [{ ...audit, type, database, mode, reason, count: 1 }])
   }
 
   async locksOf (database: string, now: number): Promise<LockRecord[]> {

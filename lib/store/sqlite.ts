@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import type {
-  AcquireInput, AcquireResult, DrainState, LockEvent, LockEventType, LockMode, LockRecord, LockStore, ProcessReport,
+  AcquireInput, AcquireResult, AuditStamp, DrainState, LockEvent, LockEventType, LockMode, LockRecord, LockStore, ProcessReport,
   StoreChanges, StoredLockEvent
 } from '../../types/index.js'
 import { StoreTooNewError } from '../errors.js'
@@ -132,6 +132,7 @@ export class SqliteLockStore implements LockStore {
       expired: db.prepare<{ now: number }, LockRow & { expires_at: number }>('SELECT rowid, * FROM locks WHERE expires_at IS NOT NULL AND expires_at <= @now'),
       deleteExpired: db.prepare('DELETE FROM locks WHERE expires_at IS NOT NULL AND expires_at <= @now'),
       live: db.prepare<{ now: number }, LockRow>(`SELECT rowid, * FROM locks WHERE ${LIVE}`),
+      liveRaw: db.prepare<{ now: number }, unknown[]>(`SELECT database, mode, expires_at, reason FROM locks WHERE ${LIVE}`).raw(),
       journal: db.prepare('INSERT INTO lock_changes (database, changed_at) VALUES (?, ?)'),
       version: db.prepare<[], { version: number }>("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'lock_changes'), 0) AS version"),
       prunedThrough: db.prepare<[], { value: number }>("SELECT value FROM store_meta WHERE key = 'pruned_through'"),
@@ -194,6 +195,7 @@ export class SqliteLockStore implements LockStore {
           s.updateLock.run({ rowid: existing.rowid, reason, expiresAt })
           s.journal.run(input.database, Date.now())
         }
+        this.stamp(input.audit, 'relocked', input.database, input.mode, reason)
         const row = { ...existing, reason, expires_at: expiresAt }
         return { record: toRecord(row), created: false, version: this.currentVersion(), rowId: existing.rowid }
       }
@@ -208,6 +210,7 @@ export class SqliteLockStore implements LockStore {
         expiresAt: input.expiresAt
       })
       s.journal.run(input.database, Date.now())
+      this.stamp(input.audit, 'locked', input.database, input.mode, input.reason)
       return {
         record: {
           database: input.database,
@@ -224,15 +227,24 @@ export class SqliteLockStore implements LockStore {
     }).immediate()
   }
 
-  async release (database: string, mode: LockMode, rowId?: number): Promise<{ released: boolean, version: number }> {
+  async release (database: string, mode: LockMode, rowId?: number, audit?: AuditStamp): Promise<{ released: boolean, version: number }> {
     const s = this.statements
     return this.db.transaction(() => {
       const info = rowId === undefined
         ? s.deleteLock.run(database, mode)
         : s.deleteLockRow.run(database, mode, rowId)
-      if (info.changes > 0) s.journal.run(database, Date.now())
+      if (info.changes > 0) {
+        s.journal.run(database, Date.now())
+        this.stamp(audit, 'unlocked', database, mode, null)
+      }
       return { released: info.changes > 0, version: this.currentVersion() }
     }).immediate()
+  }
+
+  /** Writes the audit event of a change inside the change's transaction: one commit, one fsync. */
+  private stamp (audit: AuditStamp | undefined, type: LockEventType, database: string, mode: LockMode, reason: string | null): void {
+    if (audit === undefined || this.events === null) return
+    this.events.insert.run({ ...audit, type, database, mode, reason, count: 1 })
   }
 
   async locksOf (database: string, now: number): Promise<LockRecord[]> {
@@ -320,6 +332,16 @@ export class SqliteLockStore implements LockStore {
       version: this.currentVersion(),
       rows: this.statements.live.all({ now }).map(toRecord)
     })).deferred()
+  }
+
+  async visitLive (now: number, visit: (database: string, mode: LockMode, expiresAt: number | null, reason: string | null) => void): Promise<number> {
+    return this.db.transaction(() => {
+      // Raw rows, no record objects: a million locks load without a million objects.
+      for (const [database, mode, expiresAt, reason] of this.statements.liveRaw.iterate({ now }) as IterableIterator<[string, LockMode, number | null, string | null]>) {
+        visit(database, mode, expiresAt, reason)
+      }
+      return this.currentVersion()
+    }).deferred()
   }
 
   async hasChanged (): Promise<boolean> {
