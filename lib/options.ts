@@ -47,7 +47,7 @@ export function resolveOptions (options: DatabaseLockOptions): ResolvedOptions {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(param)) {
     throw new InvalidOptionError(`option "param" must be a route parameter name, got ${String(param)}`)
   }
-  const pollInterval = positive('pollInterval', options.pollInterval, 10)
+  const pollInterval = positive('pollInterval', options.pollInterval, 20)
   const heartbeatInterval = positive('heartbeatInterval', options.heartbeatInterval, 500)
   const processTimeout = positive('processTimeout', options.processTimeout, 5000)
   const maxStaleness = positive('maxStaleness', options.maxStaleness, 1000)

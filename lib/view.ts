@@ -13,10 +13,8 @@ interface WriteLock {
   reason: string | null
 }
 
-interface InFlight {
-  destructive: number
-  write: number
-}
+/** One destructive operation in an in-flight count; writes count 1 each below it. */
+const DESTRUCTIVE = 2 ** 26
 
 export interface Verdict {
   deleteLocked: boolean
@@ -46,7 +44,7 @@ export class LockView {
   /** Expiry of each database's delete lock, ms (Infinity: never). */
   private readonly deleteUntil = new Map<string, number>()
   private readonly writeLocks = new Map<string, WriteLock>()
-  private readonly inFlight = new Map<string, InFlight>()
+  private readonly inFlight = new Map<string, number>()
   private appliedVersion = 0
   /** performance.now() at the start of the last refresh that fully succeeded. */
   private freshAt = -Infinity
@@ -98,20 +96,17 @@ export class LockView {
     return deleteLocked || write !== null ? { deleteLocked, write } : UNLOCKED
   }
 
+  // In-flight counts live in one number per database (destructive in the high part, writes in
+  // the low part) and stay in the map at zero until the next poll sweeps them: no object and
+  // no map churn per request.
   enter (database: string, kind: OperationKind): void {
-    let counts = this.inFlight.get(database)
-    if (counts === undefined) {
-      counts = { destructive: 0, write: 0 }
-      this.inFlight.set(database, counts)
-    }
-    counts[kind]++
+    this.inFlight.set(database, (this.inFlight.get(database) ?? 0) + (kind === 'destructive' ? DESTRUCTIVE : 1))
   }
 
   leave (database: string, kind: OperationKind): void {
-    const counts = this.inFlight.get(database)
-    if (counts === undefined) return
-    counts[kind]--
-    if (counts.destructive <= 0 && counts.write <= 0) this.inFlight.delete(database)
+    const count = this.inFlight.get(database)
+    if (count === undefined) return
+    this.inFlight.set(database, count - (kind === 'destructive' ? DESTRUCTIVE : 1))
     // Someone may be waiting for this database to drain: tell the store soon.
     if (this.reportedDraining !== '' && !this.reportWanted) {
       this.reportWanted = true
@@ -121,17 +116,17 @@ export class LockView {
 
   /** Whether this process runs an operation on `database` that a current lock blocks. */
   isDraining (database: string): boolean {
-    const counts = this.inFlight.get(database)
-    if (counts === undefined) return false
+    const count = this.inFlight.get(database)
+    if (count === undefined || count === 0) return false
     const verdict = this.check(database)
-    return (verdict.deleteLocked && counts.destructive > 0) ||
-      (verdict.write !== null && counts.destructive + counts.write > 0)
+    return (verdict.deleteLocked && count >= DESTRUCTIVE) || verdict.write !== null
   }
 
   private drainingList (): string[] {
     const list: string[] = []
-    for (const database of this.inFlight.keys()) {
-      if (this.isDraining(database)) list.push(database)
+    for (const [database, count] of this.inFlight) {
+      if (count === 0) this.inFlight.delete(database)
+      else if (this.isDraining(database)) list.push(database)
     }
     return list.sort()
   }
@@ -177,7 +172,8 @@ export class LockView {
     const { store } = this.options
     const changed = await store.hasChanged()
     if (force || changed) {
-      const changes = await store.changesSince(this.appliedVersion, this.options.now())
+      // A process that has applied nothing yet loads every live lock at once.
+      const changes = this.appliedVersion === 0 ? null : await store.changesSince(this.appliedVersion, this.options.now())
       if (changes === null) {
         this.appliedVersion = await this.loadEverything()
       } else if (changes.version !== this.appliedVersion) {

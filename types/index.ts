@@ -242,7 +242,7 @@ export interface DatabaseLockOptions {
   maxRetryAfter?: number
   /** How long `lock` waits for in-flight blocked operations, ms. Default 10000. */
   drainTimeout?: number
-  /** How often a process looks for changes in the store, ms. Default 10. */
+  /** How often a process looks for changes in the store, ms. Default 20. */
   pollInterval?: number
   /** How often a process writes its heartbeat, ms. Default 500. */
   heartbeatInterval?: number

@@ -47,6 +47,9 @@ interface EventRow {
 
 const NO_ORIGIN = { principal: null, requestId: null, client: null, route: null }
 
+/** Journal entries past which a process reloads everything rather than replaying them. */
+const FULL_RELOAD_AFTER = 10_000
+
 const LIVE = '(expires_at IS NULL OR expires_at > @now)'
 
 function toRecord (row: LockRow): LockRecord {
@@ -132,6 +135,8 @@ export class SqliteLockStore implements LockStore {
       expired: db.prepare<{ now: number }, LockRow & { expires_at: number }>('SELECT rowid, * FROM locks WHERE expires_at IS NOT NULL AND expires_at <= @now'),
       deleteExpired: db.prepare('DELETE FROM locks WHERE expires_at IS NOT NULL AND expires_at <= @now'),
       live: db.prepare<{ now: number }, LockRow>(`SELECT rowid, * FROM locks WHERE ${LIVE}`),
+      // Prepared once: it runs every pollInterval in every process.
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
       liveRaw: db.prepare<{ now: number }, unknown[]>(`SELECT database, mode, expires_at, reason FROM locks WHERE ${LIVE}`).raw(),
       journal: db.prepare('INSERT INTO lock_changes (database, changed_at) VALUES (?, ?)'),
       version: db.prepare<[], { version: number }>("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'lock_changes'), 0) AS version"),
@@ -346,7 +351,7 @@ export class SqliteLockStore implements LockStore {
 
   async hasChanged (): Promise<boolean> {
     // data_version moves when another connection commits; our own writes are applied directly.
-    const dataVersion = this.db.pragma('data_version', { simple: true }) as number
+    const dataVersion = this.statements.dataVersion.get() as number
     const changed = dataVersion !== this.lastDataVersion
     this.lastDataVersion = dataVersion
     return changed
@@ -358,7 +363,8 @@ export class SqliteLockStore implements LockStore {
       const current = this.currentVersion()
       if (current === version) return { version, databases: [], rows: [] }
       const prunedThrough = s.prunedThrough.get()?.value ?? 0
-      if (version < prunedThrough) return null
+      // Far behind (or new): reading every live lock is cheaper than replaying the journal.
+      if (version < prunedThrough || current - version > FULL_RELOAD_AFTER) return null
       const databases = s.changedDatabases.all(version).map((row) => row.database)
       const rows = databases.length === 0
         ? []
