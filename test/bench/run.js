@@ -1,0 +1,559 @@
+'use strict'
+// `npm run bench`: what fastify-database-lock costs, side by side with the same
+// Fastify app without it. Not part of `npm test`. Needs Linux (/proc), the built
+// plugin (dist/, `npm run build` does it) and, for fair figures, taskset (util-linux)
+// and wrk (`apt-get install -y wrk`); without wrk it falls back to autocannon.
+//
+//   node test/bench/run.js [--rounds=5] [--seconds=5] [--only=guarded-0,ops]
+//                          [--load=wrk|autocannon] [--million=1000000] [--out=DIR]
+//                          [--dist=path/to/dist/lib/index.js]
+//
+// A full run (no --only) writes docs/benchmarks.json, docs/benchmarks.svg and the
+// generated part of docs/benchmarks.md; other runs write to --out (default: print only).
+const { cpus, release, totalmem, tmpdir } = require('node:os')
+const { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } = require('node:fs')
+const { execFileSync } = require('node:child_process')
+const { join, resolve } = require('node:path')
+
+// --dist=FILE benchmarks another build of the plugin (a scratch copy with a change
+// to measure) against the same bare server; the children read it from the environment.
+const distArg = process.argv.find((arg) => arg.startsWith('--dist='))
+if (distArg !== undefined) process.env.BENCH_DIST = resolve(distArg.slice('--dist='.length))
+
+const {
+  ROOT, DIST, commandExists, cpuSeconds, cpuSecondsPrecise, loadAverage, repin, runCommand, startNode, summary
+} = require('./helpers.js')
+const { pickGenerator, runLoad } = require('./load.js')
+const { seedLocks } = require('./seed.js')
+const { summarizeProfile } = require('./profile.js')
+const { writeReport } = require('./report.js')
+
+const ADMIN_KEY = 'bench-admin-key-0123456789'
+const BENCH = __dirname
+const SCENARIOS = [
+  'calibration', 'floor-prehandler', 'guarded-0', 'unguarded', 'locked-503', 'locked-403', 'guarded-1k', 'guarded-1m',
+  'ops', 'propagation', 'startup', 'guard-profile'
+]
+
+function parseArgs (argv) {
+  const options = { rounds: 5, seconds: 5, only: null, load: null, million: 1_000_000, out: null }
+  for (const arg of argv) {
+    const [key, value] = arg.replace(/^--/, '').split('=')
+    if (key === 'rounds' || key === 'seconds' || key === 'million') {
+      options[key] = Number(value)
+    } else if (key === 'only') {
+      options.only = new Set(value.split(','))
+      const unknown = [...options.only].filter((id) => !SCENARIOS.includes(id))
+      if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; the scenarios are ${SCENARIOS.join(' ')}`)
+    } else if (key === 'load') {
+      options.load = value
+    } else if (key === 'out') {
+      options.out = value
+    } else if (key === 'help') {
+      process.stdout.write('node test/bench/run.js [--rounds=5] [--seconds=5] [--only=id,...] [--load=wrk|autocannon] [--million=N] [--out=DIR] [--dist=FILE]\n' +
+        `scenarios: ${SCENARIOS.join(' ')}\n`)
+      process.exit(0)
+    } else if (key !== 'dist') { // --dist was read above, before the helpers load
+      throw new Error(`unknown option ${arg}; try --help`)
+    }
+  }
+  if (!(options.rounds >= 3)) throw new Error('--rounds must be 3 or more: each comparison is interleaved over at least 3 rounds')
+  if (!(options.seconds >= 1)) throw new Error('--seconds must be at least 1')
+  return options
+}
+
+function checkPrerequisites () {
+  if (process.platform !== 'linux') throw new Error('the benchmark reads server CPU time from /proc: it runs on Linux only')
+  if (!existsSync(DIST)) throw new Error(`${DIST} is missing: run \`npm run build\` first (npm run bench does it)`)
+}
+
+/** Which core serves and which loads, per round: swapped every round to cancel any difference between the cores. */
+function placement (round, pin) {
+  if (!pin) return { server: null, load: null }
+  return round % 2 === 0 ? { server: 0, load: 1 } : { server: 1, load: 0 }
+}
+
+async function startServer (mode, { lockFile, cpu, nodeArgs = [], env = {}, role = mode } = {}) {
+  const server = await startNode(join(BENCH, 'server.js'), {
+    cpu,
+    nodeArgs,
+    env: { BENCH_MODE: mode, LOCK_FILE: lockFile ?? '', ADMIN_KEY, ...env }
+  })
+  return { ...server, url: server.match[1], mode, role }
+}
+
+/** One request, for checking a route answers what the scenario expects before loading it. */
+async function probe (url, method, body) {
+  const res = await fetch(url, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body
+  })
+  await res.arrayBuffer()
+  return res.status
+}
+
+async function adminPost (base, path, body) {
+  const res = await fetch(new URL(path, base), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-admin-key': ADMIN_KEY },
+    body: JSON.stringify(body)
+  })
+  const text = await res.text()
+  if (res.status !== 200) throw new Error(`POST ${path} answered ${res.status}: ${text}`)
+}
+
+/**
+ * Loads bare and plugin servers at the same time, each with its own load
+ * generator, both servers on one core and both generators on the other, for
+ * `rounds` rounds after a warm-up. The figure is server CPU time per request.
+ */
+async function compareHttp (ctx, scenario, servers) {
+  const { options, generator, pin, workDir } = ctx
+  const statuses = {}
+  for (const server of servers) {
+    const status = await probe(server.url + scenario.path, scenario.method, scenario.body)
+    const expected = server.mode === 'bare' ? 200 : scenario.expect
+    if (status !== expected) throw new Error(`${scenario.id}: ${server.role} answered ${status} to ${scenario.method} ${scenario.path}, expected ${expected}`)
+    statuses[server.role] = status
+  }
+  const load = (server, seconds, cpu) => runLoad({
+    generator, workDir, url: server.url + scenario.path, method: scenario.method, body: scenario.body, seconds, cpu
+  })
+  // Warm-up: JIT and connection pools, both at once as in the rounds.
+  const warm = placement(0, pin)
+  for (const server of servers) repin(server.pid, warm.server)
+  await Promise.all(servers.map((server) => load(server, Math.min(2, options.seconds), warm.load)))
+
+  const rounds = []
+  for (let round = 0; round < options.rounds; round++) {
+    const cores = placement(round, pin)
+    for (const server of servers) repin(server.pid, cores.server)
+    const order = round % 2 === 0 ? servers : [...servers].reverse()
+    const before = order.map((server) => [cpuSeconds(server.pid), cpuSecondsPrecise(server.pid)])
+    const results = await Promise.all(order.map((server) => load(server, options.seconds, cores.load)))
+    const after = order.map((server) => [cpuSeconds(server.pid), cpuSecondsPrecise(server.pid)])
+    const entry = { round, load: loadAverage()[0], serverCore: cores.server }
+    order.forEach((server, i) => {
+      const result = results[i]
+      const cpu = after[i][0] - before[i][0]
+      const precise = after[i][1] - before[i][1]
+      // A few socket errors (a connection cut at the end of a run on a busy machine) are recorded, not fatal.
+      if (result.errors > result.requests / 100) throw new Error(`${scenario.id}: ${result.errors} socket errors against ${server.role}`)
+      const refused = server.mode === 'plugin' && scenario.expect !== 200
+      if (refused ? result.non2xx !== result.requests : result.non2xx !== 0) {
+        throw new Error(`${scenario.id}: ${server.role} answered ${result.non2xx} of ${result.requests} requests with a status other than expected`)
+      }
+      entry[server.role] = {
+        requests: result.requests,
+        rps: result.requests / result.seconds,
+        cpuSeconds: cpu,
+        errors: result.errors,
+        cpuUsPerRequest: cpu * 1e6 / result.requests,
+        // Cross-check from per-thread schedstat (ns resolution instead of 10 ms ticks).
+        preciseCpuUsPerRequest: precise * 1e6 / result.requests,
+        p99ms: result.p99ms
+      }
+    })
+    entry.ratio = entry.bare.cpuUsPerRequest / entry.plugin.cpuUsPerRequest
+    entry.preciseRatio = entry.bare.preciseCpuUsPerRequest / entry.plugin.preciseCpuUsPerRequest
+    entry.rpsRatio = entry.plugin.rps / entry.bare.rps
+    rounds.push(entry)
+    log(`  ${scenario.id} round ${round + 1}: bare ${entry.bare.cpuUsPerRequest.toFixed(1)} µs/req (${Math.round(entry.bare.rps)} req/s), ` +
+      `plugin ${entry.plugin.cpuUsPerRequest.toFixed(1)} µs/req (${Math.round(entry.plugin.rps)} req/s), ratio ${entry.ratio.toFixed(3)}`)
+  }
+  const pick = (mode, field) => summary(rounds.map((r) => r[mode][field]))
+  return {
+    id: scenario.id,
+    group: 'http',
+    title: scenario.title,
+    request: `${scenario.method} ${scenario.path}`,
+    lockRows: scenario.lockRows,
+    status: statuses,
+    bare: { cpuUsPerRequest: pick('bare', 'cpuUsPerRequest'), rps: pick('bare', 'rps'), p99ms: pick('bare', 'p99ms') },
+    plugin: { cpuUsPerRequest: pick('plugin', 'cpuUsPerRequest'), rps: pick('plugin', 'rps'), p99ms: pick('plugin', 'p99ms') },
+    ratio: summary(rounds.map((r) => r.ratio)),
+    preciseRatio: summary(rounds.map((r) => r.preciseRatio)),
+    rpsRatio: summary(rounds.map((r) => r.rpsRatio)),
+    target: scenario.target,
+    rounds
+  }
+}
+
+/** Guarded and unguarded routes with 0, 1,000 and a million locks in the store; then the refusal paths. */
+async function httpScenarios (ctx, results) {
+  const { options, pin } = ctx
+  const body = JSON.stringify({ value: 1 })
+  const guarded = (id, lockRows, title) => ({
+    id, title, lockRows, method: 'POST', path: '/v1/database/bench', body, expect: 200, target: { ratio: 0.97 }
+  })
+  const stores = [
+    {
+      rows: 0,
+      scenarios: [
+        guarded('guarded-0', 0, 'Guarded write, unlocked database, 0 lock rows'),
+        { id: 'unguarded', title: 'Unguarded route (GET), 0 lock rows', lockRows: 0, method: 'GET', path: '/v1/database/bench', expect: 200, target: { indistinguishable: true } },
+        {
+          id: 'locked-503',
+          title: 'Guarded write on a write-locked database (503)',
+          lockRows: 2,
+          method: 'POST',
+          path: '/v1/database/write-locked',
+          body,
+          expect: 503,
+          lock: { database: 'write-locked', mode: 'write', ttl: 86_400 },
+          target: null
+        },
+        {
+          id: 'locked-403',
+          title: 'Guarded delete on a delete-locked database (403)',
+          lockRows: 2,
+          method: 'DELETE',
+          path: '/v1/database/delete-locked',
+          expect: 403,
+          lock: { database: 'delete-locked', mode: 'delete' },
+          target: null
+        }
+      ]
+    },
+    { rows: 1000, scenarios: [guarded('guarded-1k', 1000, 'Guarded write, unlocked database, 1,000 lock rows')] },
+    { rows: options.million, scenarios: [guarded('guarded-1m', options.million, `Guarded write, unlocked database, ${options.million.toLocaleString('en')} lock rows`)] }
+  ]
+  const wanted = (scenario) => options.only === null || options.only.has(scenario.id)
+  if (!wanted({ id: 'calibration' }) && !wanted({ id: 'floor-prehandler' }) && !stores.some((store) => store.scenarios.some(wanted))) return
+
+  // Each comparison gets a fresh bare server, as the plugin side gets a fresh process per store.
+  const freshBare = () => startServer('bare', { cpu: placement(0, pin).server })
+  let bare = await freshBare()
+  try {
+    const calibration = {
+      id: 'calibration',
+      title: 'Calibration: bare against a second bare server',
+      lockRows: 0,
+      method: 'POST',
+      path: '/v1/database/bench',
+      body,
+      expect: 200,
+      target: { indistinguishable: true }
+    }
+    if (wanted(calibration)) {
+      // The method's own noise: two identical servers should come out at 1.
+      const twin = await startServer('bare', { cpu: placement(0, pin).server, role: 'plugin' })
+      try {
+        log(`${calibration.id}: ${calibration.title}`)
+        results.push(await compareHttp(ctx, calibration, [bare, twin]))
+      } finally {
+        await twin.stop()
+      }
+    }
+    const floor = {
+      id: 'floor-prehandler',
+      title: 'Floor: bare plus an empty async preHandler',
+      lockRows: 0,
+      method: 'POST',
+      path: '/v1/database/bench',
+      body,
+      expect: 200,
+      target: null
+    }
+    if (wanted(floor)) {
+      // What Fastify charges for any preHandler on a route, before the guard does anything.
+      await bare.stop()
+      bare = await freshBare()
+      const hooked = await startServer('hooked', { cpu: placement(0, pin).server, role: 'plugin' })
+      try {
+        log(`${floor.id}: ${floor.title}`)
+        results.push(await compareHttp(ctx, floor, [bare, hooked]))
+      } finally {
+        await hooked.stop()
+      }
+    }
+    for (const store of stores) {
+      const scenarios = store.scenarios.filter(wanted)
+      if (scenarios.length === 0) continue
+      const lockFile = ctx.storeWith(store.rows)
+      await bare.stop()
+      bare = await freshBare()
+      const plugin = await startServer('plugin', { lockFile, cpu: placement(0, pin).server })
+      try {
+        for (const scenario of scenarios) {
+          if (scenario.lock !== undefined) {
+            const { database, ...lock } = scenario.lock
+            await adminPost(plugin.url, `/v1/database/${database}/lock`, { reason: 'bench', ...lock })
+          }
+          log(`${scenario.id}: ${scenario.title}`)
+          results.push(await compareHttp(ctx, scenario, [bare, plugin]))
+        }
+      } finally {
+        await plugin.stop()
+      }
+    }
+  } finally {
+    await bare.stop()
+  }
+}
+
+/** Durable lock + unlock: the SQLite floor, the decorator, the HTTP routes; interleaved. */
+async function lockOpsScenario (ctx, results) {
+  const { options, workDir, pin } = ctx
+  if (options.only !== null && !options.only.has('ops')) return
+  log('ops: durable lock + unlock operations per second')
+  const seconds = Math.min(options.seconds, 3)
+  const files = { sqlite: join(workDir, 'ops-floor.db'), decorator: join(workDir, 'ops-decorator.db'), http: join(workDir, 'ops-http.db') }
+  const server = await startServer('plugin', { lockFile: files.http, cpu: placement(0, pin).server })
+  const rounds = []
+  try {
+    for (let round = 0; round < options.rounds; round++) {
+      const cores = placement(round, pin)
+      repin(server.pid, cores.server)
+      const entry = { round, load: loadAverage()[0] }
+      for (const mode of ['sqlite', 'decorator']) {
+        const out = await runCommand(process.execPath, [join(BENCH, 'lock-ops.js')], {
+          cpu: cores.server, env: { BENCH_OPS: mode, BENCH_SECONDS: String(seconds), LOCK_FILE: files[mode] }
+        })
+        entry[mode] = JSON.parse(out)
+      }
+      const out = await runCommand(process.execPath, [join(BENCH, 'lock-client.js')], {
+        cpu: cores.load,
+        env: { BENCH_CLIENT: 'ops', BENCH_URL: server.url, BENCH_SECONDS: String(seconds), BENCH_CONCURRENCY: '4', ADMIN_KEY }
+      })
+      entry.http = JSON.parse(out)
+      rounds.push(entry)
+      log(`  ops round ${round + 1}: sqlite floor ${Math.round(entry.sqlite.opsPerSecond)}/s, decorator ${Math.round(entry.decorator.opsPerSecond)}/s, http ${Math.round(entry.http.opsPerSecond)}/s`)
+    }
+  } finally {
+    await server.stop()
+  }
+  const pick = (mode, field) => summary(rounds.map((r) => r[mode][field]))
+  const part = (mode) => ({ opsPerSecond: pick(mode, 'opsPerSecond'), p50ms: pick(mode, 'p50ms'), p99ms: pick(mode, 'p99ms') })
+  results.push({
+    id: 'ops',
+    group: 'ops',
+    title: 'Durable lock + unlock operations per second (each lock and each unlock is one operation)',
+    sqlite: part('sqlite'),
+    decorator: part('decorator'),
+    http: { ...part('http'), concurrency: 4 },
+    decoratorToFloor: summary(rounds.map((r) => r.decorator.opsPerSecond / r.sqlite.opsPerSecond)),
+    httpToFloor: summary(rounds.map((r) => r.http.opsPerSecond / r.sqlite.opsPerSecond)),
+    target: { opsPerSecond: 2000 },
+    rounds
+  })
+}
+
+/** Two processes on one store: lock acknowledgment, time until the other refuses, time until unlock reaches it. */
+async function propagationScenario (ctx, results) {
+  const { options, workDir, pin } = ctx
+  if (options.only !== null && !options.only.has('propagation')) return
+  log('propagation: two processes sharing one store')
+  const lockFile = join(workDir, 'propagation.db')
+  const a = await startServer('plugin', { lockFile, cpu: placement(0, pin).server })
+  const b = await startServer('plugin', { lockFile, cpu: placement(0, pin).server })
+  const rounds = []
+  try {
+    for (let round = 0; round < options.rounds; round++) {
+      const cores = placement(round, pin)
+      repin(a.pid, cores.server)
+      repin(b.pid, cores.server)
+      const out = await runCommand(process.execPath, [join(BENCH, 'lock-client.js')], {
+        cpu: cores.load,
+        env: { BENCH_CLIENT: 'propagation', BENCH_URL: a.url, BENCH_OTHER_URL: b.url, BENCH_CYCLES: '60', ADMIN_KEY }
+      })
+      const entry = { round, load: loadAverage()[0], ...JSON.parse(out) }
+      rounds.push(entry)
+      log(`  propagation round ${round + 1}: ack p50 ${entry.ack.p50ms.toFixed(1)} ms p99 ${entry.ack.p99ms.toFixed(1)} ms, ` +
+        `B refuses ${entry.refused.p50ms.toFixed(2)} ms after the ack, unlock reaches B in ${entry.lifted.p50ms.toFixed(1)} ms (p99 ${entry.lifted.p99ms.toFixed(1)})`)
+    }
+  } finally {
+    await Promise.all([a.stop(), b.stop()])
+  }
+  const pick = (part, field) => summary(rounds.map((r) => r[part][field]))
+  const part = (name) => ({ p50ms: pick(name, 'p50ms'), p99ms: pick(name, 'p99ms'), maxms: pick(name, 'maxms') })
+  results.push({
+    id: 'propagation',
+    group: 'propagation',
+    title: 'Lock acknowledgment and propagation, 2 processes on one store',
+    cyclesPerRound: 60,
+    ack: part('ack'),
+    refused: part('refused'),
+    lifted: part('lifted'),
+    letThroughAfterAck: rounds.reduce((sum, r) => sum + r.letThroughAfterAck, 0),
+    target: { ackP99ms: 50 },
+    rounds
+  })
+}
+
+/** Start-up time and memory of a process opening an empty store and one with a million locks. */
+async function startupScenario (ctx, results) {
+  const { options, workDir, pin } = ctx
+  if (options.only !== null && !options.only.has('startup')) return
+  log(`startup: a process opening a store with ${options.million.toLocaleString('en')} locks`)
+  const files = { empty: ctx.storeWith(0), million: ctx.storeWith(options.million) }
+  const rounds = []
+  const once = async (file, cpu, nodeArgs = []) => {
+    const started = performance.now()
+    const out = await runCommand(process.execPath, [...nodeArgs, join(BENCH, 'startup.js')], { cpu, env: { LOCK_FILE: file } })
+    return { ...JSON.parse(out), wallMs: performance.now() - started }
+  }
+  for (let round = 0; round < Math.min(options.rounds, 3); round++) {
+    const cores = placement(round, pin)
+    const entry = { round, load: loadAverage()[0], empty: await once(files.empty, cores.server), million: await once(files.million, cores.server) }
+    rounds.push(entry)
+    log(`  startup round ${round + 1}: empty ${entry.empty.processToReadyMs.toFixed(0)} ms ${entry.empty.rssMiB.toFixed(0)} MiB; ` +
+      `1M ${entry.million.processToReadyMs.toFixed(0)} ms, RSS ${entry.million.rssMiB.toFixed(0)} MiB (peak ${entry.million.peakRssMiB.toFixed(0)})`)
+  }
+  // One more, profiled, to say where the time goes.
+  const profileDir = join(workDir, 'profile-startup')
+  await once(files.million, placement(0, pin).server, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`])
+  const profile = summarizeProfile(join(profileDir, readdirSync(profileDir)[0]), { root: ROOT, top: 10 })
+  const pick = (which, field) => summary(rounds.map((r) => r[which][field]))
+  const part = (which) => ({
+    processToReadyMs: pick(which, 'processToReadyMs'),
+    registerToReadyMs: pick(which, 'registerToReadyMs'),
+    rssMiB: pick(which, 'rssMiB'),
+    peakRssMiB: pick(which, 'peakRssMiB'),
+    heapUsedMiB: pick(which, 'heapUsedMiB')
+  })
+  results.push({
+    id: 'startup',
+    group: 'startup',
+    title: `Start-up of a process opening a store with ${options.million.toLocaleString('en')} locks`,
+    lockRows: options.million,
+    storeMiB: statSync(files.million).size / 1048576,
+    empty: part('empty'),
+    million: part('million'),
+    target: { processToReadyMs: 1000, rssMiB: 150 },
+    profile,
+    rounds
+  })
+}
+
+/** Where a guarded request's CPU goes in the plugin server: a profile under load. */
+async function guardProfile (ctx, results) {
+  const { options, workDir, pin, generator } = ctx
+  if (options.only !== null && !options.only.has('guard-profile')) return
+  log('guard-profile: the plugin server under load with --cpu-prof')
+  const file = join(workDir, 'guard.cpuprofile')
+  const cores = placement(0, pin)
+  const server = await startServer('plugin', { lockFile: ctx.storeWith(0), cpu: cores.server, env: { BENCH_CPU_PROFILE: file } })
+  let requests
+  try {
+    const result = await runLoad({
+      generator, workDir, url: `${server.url}/v1/database/bench`, method: 'POST', body: JSON.stringify({ value: 1 }), seconds: options.seconds, cpu: cores.load
+    })
+    requests = result.requests
+  } finally {
+    await server.stop()
+  }
+  const all = summarizeProfile(file, { root: ROOT, top: 12 })
+  const plugin = summarizeProfile(file, { root: ROOT, top: 12, match: /dist\/lib\// })
+  results.push({ id: 'guard-profile', group: 'profile', title: 'CPU profile of the plugin server on the guarded write route', requests, all, plugin })
+}
+
+function machine (generator, pin) {
+  const cpuList = cpus()
+  let fsType = 'unknown'
+  try {
+    fsType = execFileSync('stat', ['-f', '-c', '%T', process.env.BENCH_DIR ?? tmpdir()]).toString().trim()
+    if (fsType === 'ext2/ext3') fsType = 'ext2/3/4' // one magic number for the family
+  } catch {}
+  let wrkVersion = null
+  if (generator === 'wrk') {
+    try {
+      execFileSync('wrk', ['--version'], { stdio: 'pipe' })
+    } catch (err) {
+      wrkVersion = /wrk (\S+)/.exec(String(err.stdout))?.[1] ?? null
+    }
+  }
+  return {
+    cpuModel: cpuList[0]?.model ?? 'unknown',
+    cores: cpuList.length,
+    memoryGiB: totalmem() / 2 ** 30,
+    node: process.version,
+    kernel: release(),
+    dataDirFs: fsType,
+    loadGenerator: generator === 'wrk' ? `wrk ${wrkVersion ?? ''}`.trim() : `autocannon ${require(join(ROOT, 'node_modules', 'autocannon', 'package.json')).version}`,
+    fastify: require(join(ROOT, 'node_modules', 'fastify', 'package.json')).version,
+    pinned: pin
+  }
+}
+
+/** Which code was measured: the commit, and whether lib/ had uncommitted changes. */
+function revision () {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim()
+    const changed = execFileSync('git', ['status', '--porcelain', '--', 'lib', 'types'], { cwd: ROOT }).toString().trim() !== ''
+    return { commit, uncommittedLibChanges: changed }
+  } catch {
+    return { commit: null, uncommittedLibChanges: null }
+  }
+}
+
+const started = performance.now()
+function log (line) {
+  process.stdout.write(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`)
+}
+
+async function main () {
+  const options = parseArgs(process.argv.slice(2))
+  checkPrerequisites()
+  const generator = pickGenerator(options.load)
+  const pin = commandExists('taskset') && cpus().length >= 2
+  if (generator !== 'wrk') log('wrk is not installed (apt-get install -y wrk): using autocannon, which needs more CPU per request than the servers it loads')
+  if (!pin) log('taskset or a second core is missing: processes are not pinned, and the figures are noisier')
+  const workDir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'fastify-database-lock-bench-'))
+  const stores = new Map()
+  const ctx = {
+    options,
+    generator,
+    pin,
+    workDir,
+    /** A store file holding `rows` delete locks, seeded once per run and copied for each user. */
+    storeWith (rows) {
+      if (!stores.has(rows)) {
+        const file = join(workDir, `store-${rows}.db`)
+        const at = performance.now()
+        if (rows > 0) seedLocks(file, rows)
+        if (rows >= 100_000) log(`seeded ${rows.toLocaleString('en')} locks in ${((performance.now() - at) / 1000).toFixed(1)} s`)
+        stores.set(rows, file)
+      }
+      return stores.get(rows)
+    }
+  }
+  const meta = {
+    date: new Date().toISOString(),
+    ...revision(),
+    command: `node test/bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
+    rounds: options.rounds,
+    secondsPerRound: options.seconds,
+    loadAtStart: loadAverage(),
+    machine: machine(generator, pin)
+  }
+  log(`load average ${meta.loadAtStart.join(' ')}; ${meta.machine.cores} cores; ${meta.machine.loadGenerator}; data in ${workDir}`)
+  const results = []
+  try {
+    await httpScenarios(ctx, results)
+    await lockOpsScenario(ctx, results)
+    await propagationScenario(ctx, results)
+    await startupScenario(ctx, results)
+    await guardProfile(ctx, results)
+  } finally {
+    rmSync(workDir, { recursive: true, force: true })
+  }
+  meta.loadAtEnd = loadAverage()
+  meta.durationSeconds = (performance.now() - started) / 1000
+  const full = options.only === null
+  const out = options.out ?? (full ? join(ROOT, 'docs') : null)
+  if (out === null) {
+    process.stdout.write(JSON.stringify({ meta, results }, null, 2) + '\n')
+  } else {
+    mkdirSync(out, { recursive: true })
+    const written = writeReport(out, meta, results)
+    log(`wrote ${written.join(', ')}`)
+  }
+  log(`done in ${meta.durationSeconds.toFixed(0)} s; load average ${meta.loadAtEnd.join(' ')}`)
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err.stack}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,36 @@
+'use strict'
+// Fills a lock store with `count` delete locks (databases tenant-0 … tenant-N),
+// through the store's own `acquire` so that rows and change journal look as they
+// would after that many locks taken one by one, but in one transaction.
+const { DIST } = require('./helpers.js')
+
+function seedLocks (path, count) {
+  const { SqliteLockStore } = require(DIST)
+  const store = new SqliteLockStore({ path })
+  try {
+    const now = Date.now()
+    store.db.transaction(() => {
+      for (let i = 0; i < count; i++) {
+        // acquire runs its statements synchronously (better-sqlite3); the promise only carries the result.
+        // A failure would only reject that promise, so the count is checked below instead.
+        store.acquire({
+          database: `tenant-${i}`,
+          mode: 'delete',
+          reason: 'bench',
+          lockedBy: 'bench',
+          now,
+          expiresAt: null,
+          refreshReason: false,
+          refreshExpiry: false
+        }).catch(() => {})
+      }
+    })()
+    const rows = store.db.prepare('SELECT count(*) FROM locks').pluck().get()
+    if (rows < count) throw new Error(`seeding ${path} wrote ${rows} of ${count} locks`)
+    store.db.pragma('wal_checkpoint(TRUNCATE)')
+  } finally {
+    store.db.close()
+  }
+}
+
+module.exports = { seedLocks }
