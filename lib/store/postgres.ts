@@ -8,6 +8,7 @@ import type {
   StoreChanges, StoredLockEvent
 } from '../../types/index.js'
 import { InvalidOptionError, StoreTooNewError } from '../errors.js'
+import { type EventRow, NO_ORIGIN, toStoredEvent } from './events.js'
 import { POSTGRES_LATEST_VERSION, POSTGRES_MIGRATIONS, VERSION_TABLE, type PostgresMigration } from './postgres-migrations.js'
 
 export interface PostgresLockStoreOptions {
@@ -42,22 +43,6 @@ interface LockRow {
   locked_at: string
   expires_at: string | null
 }
-
-interface EventRow {
-  id: string
-  at: string
-  type: LockEventType
-  database: string
-  mode: LockMode | null
-  principal: string | null
-  reason: string | null
-  request_id: string | null
-  client: string | null
-  route: string | null
-  count: number
-}
-
-const NO_ORIGIN = { principal: null, requestId: null, client: null, route: null }
 
 /** Lock rows as JSON, already in LockRecord's shape (bigints of milliseconds fit a JS number). */
 const RECORD_JSON = "json_build_object('database', l.database, 'mode', l.mode, 'reason', l.reason, " +
@@ -478,19 +463,7 @@ export class PostgresLockStore implements LockStore {
        ORDER BY at DESC, id DESC LIMIT $5`,
       [options.database, options.before?.at ?? Number.MAX_SAFE_INTEGER, options.before?.id ?? Number.MAX_SAFE_INTEGER, options.type, options.limit]
     )
-    return rows.map((row) => ({
-      id: Number(row.id),
-      type: row.type,
-      database: row.database,
-      mode: row.mode,
-      principal: row.principal,
-      reason: row.reason,
-      requestId: row.request_id,
-      client: row.client,
-      route: row.route,
-      at: Number(row.at),
-      count: row.count
-    }))
+    return rows.map(toStoredEvent)
   }
 
   async pruneEvents (before: number): Promise<number> {

@@ -7,6 +7,7 @@ import type {
   StoreChanges, StoredLockEvent
 } from '../../types/index.js'
 import { StoreTooNewError } from '../errors.js'
+import { type EventRow, NO_ORIGIN, toStoredEvent } from './events.js'
 import { retryWhileBusy } from './busy.js'
 import { LATEST_VERSION, MIGRATIONS, type Migration } from './migrations.js'
 
@@ -30,22 +31,6 @@ interface LockRow {
   locked_at: number
   expires_at: number | null
 }
-
-interface EventRow {
-  id: number
-  at: number
-  type: LockEventType
-  database: string
-  mode: LockMode | null
-  principal: string | null
-  reason: string | null
-  request_id: string | null
-  client: string | null
-  route: string | null
-  count: number
-}
-
-const NO_ORIGIN = { principal: null, requestId: null, client: null, route: null }
 
 /** Journal entries past which a process reloads everything rather than replaying them. */
 const FULL_RELOAD_AFTER = 10_000
@@ -298,19 +283,7 @@ export class SqliteLockStore implements LockStore {
       beforeId: options.before?.id ?? Number.MAX_SAFE_INTEGER,
       limit: options.limit
     })
-    return rows.map((row) => ({
-      id: row.id,
-      type: row.type,
-      database: row.database,
-      mode: row.mode,
-      principal: row.principal,
-      reason: row.reason,
-      requestId: row.request_id,
-      client: row.client,
-      route: row.route,
-      at: row.at,
-      count: row.count
-    }))
+    return rows.map(toStoredEvent)
   }
 
   async pruneEvents (before: number): Promise<number> {
