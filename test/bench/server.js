@@ -2,7 +2,8 @@
 // A server under test. BENCH_MODE=bare: plain Fastify with the routes of a
 // database-hosting API and a resolveDatabase-like lookup in each handler.
 // BENCH_MODE=plugin: the same app with fastify-database-lock registered first
-// (store in LOCK_FILE), so the POST and DELETE routes are guarded and GET is not.
+// (store in the SQLite file LOCK_FILE, or in the PostgreSQL database LOCK_URL when
+// that is set), so the POST and DELETE routes are guarded and GET is not.
 // BENCH_MODE=hooked: bare plus an empty async preHandler on the POST and DELETE
 // routes, the floor under any guard that runs as a preHandler.
 // BENCH_CPU_PROFILE=FILE: profiles from listening until SIGTERM, into FILE.
@@ -38,7 +39,7 @@ async function main () {
     const databaseLock = require(DIST)
     const settings = JSON.parse(process.env.BENCH_LOCK_OPTIONS || '{}')
     await app.register(databaseLock, {
-      path: process.env.LOCK_FILE,
+      ...(process.env.LOCK_URL ? { url: process.env.LOCK_URL } : { path: process.env.LOCK_FILE }),
       principal: () => null,
       resolveDatabase: lookup,
       adminKey: process.env.ADMIN_KEY,
