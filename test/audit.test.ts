@@ -63,7 +63,7 @@ t.test('every event type is recorded with the right fields by real requests', as
 
   // conflict: a delete in flight outlives drainTimeout (50 ms)
   const deleting = demo.as('alice', 'DELETE', '/v1/database/stage')
-  await sleep(50)
+  await sleep(100)
   t.equal((await demo.admin('POST', '/v1/database/stage/lock', { reason: 'too late' })).statusCode, 409)
   await deleting
   const stage = await eventsOf(demo, 'stage')

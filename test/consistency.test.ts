@@ -8,12 +8,17 @@ import { storeContent } from './helpers/store.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** Waits for something a handler does (a fixed pause can lose the race on a busy machine). */
+async function until (check: () => boolean): Promise<void> {
+  while (!check()) await sleep(5)
+}
+
 t.test('a slow DELETE in flight: lock answers after it finished, with 404', async (t) => {
   const demo = await startDemo(t, { deleteDelay: 300 })
   await createDatabases(demo, ['prod'])
   const started = Date.now()
   const deleting = demo.as('alice', 'DELETE', '/v1/database/prod')
-  await sleep(50)
+  await sleep(100)
   const lock = await demo.as('alice', 'POST', '/v1/database/prod/lock')
   const lockTook = Date.now() - started
   const deleted = await deleting
@@ -28,7 +33,7 @@ t.test('a DELETE slower than drainTimeout: 409 LOCK_CONFLICT and no lock row', a
   const demo = await startDemo(t, { deleteDelay: 400, lockOptions: { drainTimeout: 100 } })
   await createDatabases(demo, ['prod'])
   const deleting = demo.as('alice', 'DELETE', '/v1/database/prod')
-  await sleep(50)
+  await sleep(100)
   const lock = await demo.as('alice', 'POST', '/v1/database/prod/lock', { reason: 'too late' })
   t.equal(lock.statusCode, 409)
   t.equal(lock.json().code, 'LOCK_CONFLICT')
@@ -40,11 +45,11 @@ t.test('a DELETE slower than drainTimeout: 409 LOCK_CONFLICT and no lock row', a
 t.test('a write in flight delays a write lock but not a delete lock', async (t) => {
   const app = newHost(t)
   await app.register(databaseLock, hostOptions(t))
-  let release: () => void = () => {}
+  let release: (() => void) | null = null
   app.post('/db/:name/rows', async () => { await new Promise<void>((resolve) => { release = resolve }); return { ok: true } })
   await app.ready()
   const writing = app.inject({ method: 'POST', url: '/db/prod/rows' })
-  await sleep(20)
+  await until(() => release !== null)
   const started = Date.now()
   await app.databaseLock.lock('prod', { mode: 'delete' })
   t.ok(Date.now() - started < 200, 'a delete lock does not wait for writes')
@@ -52,7 +57,7 @@ t.test('a write in flight delays a write lock but not a delete lock', async (t) 
   const writeLock = app.databaseLock.lock('prod', { mode: 'write' }).then((status) => { writeLockDone = true; return status })
   await sleep(100)
   t.equal(writeLockDone, false, 'the write lock waits for the write in flight')
-  release()
+  ;(release as () => void)()
   t.equal((await writing).statusCode, 200)
   t.equal((await writeLock).locked, true)
 })
@@ -60,13 +65,14 @@ t.test('a write in flight delays a write lock but not a delete lock', async (t) 
 t.test('an aborted request whose handler still runs is waited for', async (t) => {
   const app = newHost(t)
   await app.register(databaseLock, hostOptions(t))
+  let started = false
   let finished = false
-  app.delete('/db/:name', async () => { await sleep(250); finished = true; return { ok: true } })
+  app.delete('/db/:name', async () => { started = true; await sleep(250); finished = true; return { ok: true } })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const address = app.server.address() as { port: number }
   const controller = new AbortController()
   const request = fetch(`http://127.0.0.1:${address.port}/db/prod`, { method: 'DELETE', signal: controller.signal }).catch(() => 'aborted')
-  await sleep(50)
+  await until(() => started)
   controller.abort()
   t.equal(await request, 'aborted')
   await app.databaseLock.lock('prod')
