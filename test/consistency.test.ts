@@ -45,11 +45,11 @@ t.test('a DELETE slower than drainTimeout: 409 LOCK_CONFLICT and no lock row', a
 t.test('a write in flight delays a write lock but not a delete lock', async (t) => {
   const app = newHost(t)
   await app.register(databaseLock, hostOptions(t))
-  let release: (() => void) | null = null
-  app.post('/db/:name/rows', async () => { await new Promise<void>((resolve) => { release = resolve }); return { ok: true } })
+  const gate: { release?: () => void } = {}
+  app.post('/db/:name/rows', async () => { await new Promise<void>((resolve) => { gate.release = resolve }); return { ok: true } })
   await app.ready()
   const writing = app.inject({ method: 'POST', url: '/db/prod/rows' })
-  await until(() => release !== null)
+  await until(() => gate.release !== undefined)
   const started = Date.now()
   await app.databaseLock.lock('prod', { mode: 'delete' })
   t.ok(Date.now() - started < 200, 'a delete lock does not wait for writes')
@@ -57,7 +57,7 @@ t.test('a write in flight delays a write lock but not a delete lock', async (t) 
   const writeLock = app.databaseLock.lock('prod', { mode: 'write' }).then((status) => { writeLockDone = true; return status })
   await sleep(100)
   t.equal(writeLockDone, false, 'the write lock waits for the write in flight')
-  ;(release as () => void)()
+  gate.release?.()
   t.equal((await writing).statusCode, 200)
   t.equal((await writeLock).locked, true)
 })
