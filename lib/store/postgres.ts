@@ -8,7 +8,7 @@ import type {
   StoreChanges, StoredLockEvent
 } from '../../types/index.js'
 import { InvalidOptionError, StoreTooNewError } from '../errors.js'
-import { type EventRow, NO_ORIGIN, toStoredEvent } from './events.js'
+import { type EventRow, NO_ORIGIN, newLockRecord, toStoredEvent } from './rows.js'
 import { POSTGRES_LATEST_VERSION, POSTGRES_MIGRATIONS, VERSION_TABLE, type PostgresMigration } from './postgres-migrations.js'
 
 export interface PostgresLockStoreOptions {
@@ -355,14 +355,7 @@ export class PostgresLockStore implements LockStore {
       const current = await this.journal(client, [input.database])
       await this.stamp(client, input.audit, 'locked', input.database, input.mode, input.reason)
       return {
-        record: {
-          database: input.database,
-          mode: input.mode,
-          reason: input.reason,
-          lockedBy: input.lockedBy,
-          lockedAt: input.now,
-          expiresAt: input.expiresAt
-        },
+        record: newLockRecord(input),
         created: true,
         version: current,
         rowId: Number(inserted.rows[0].id)

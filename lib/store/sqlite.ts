@@ -7,7 +7,7 @@ import type {
   StoreChanges, StoredLockEvent
 } from '../../types/index.js'
 import { StoreTooNewError } from '../errors.js'
-import { type EventRow, NO_ORIGIN, toStoredEvent } from './events.js'
+import { type EventRow, NO_ORIGIN, newLockRecord, toStoredEvent } from './rows.js'
 import { retryWhileBusy } from './busy.js'
 import { LATEST_VERSION, MIGRATIONS, type Migration } from './migrations.js'
 
@@ -202,14 +202,7 @@ export class SqliteLockStore implements LockStore {
       s.journal.run(input.database, Date.now())
       this.stamp(input.audit, 'locked', input.database, input.mode, input.reason)
       return {
-        record: {
-          database: input.database,
-          mode: input.mode,
-          reason: input.reason,
-          lockedBy: input.lockedBy,
-          lockedAt: input.now,
-          expiresAt: input.expiresAt
-        },
+        record: newLockRecord(input),
         created: true,
         version: this.currentVersion(),
         rowId: Number(info.lastInsertRowid)

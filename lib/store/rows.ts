@@ -1,5 +1,17 @@
-// Audit-event rows as both stores read and write them.
-import type { LockEventType, LockMode, StoredLockEvent } from '../../types/index.js'
+// Rows as both stores read and write them: new lock records and audit events.
+import type { AcquireInput, LockEventType, LockMode, LockRecord, StoredLockEvent } from '../../types/index.js'
+
+/** The record of a lock row that `acquire` has just inserted. */
+export function newLockRecord (input: AcquireInput): LockRecord {
+  return {
+    database: input.database,
+    mode: input.mode,
+    reason: input.reason,
+    lockedBy: input.lockedBy,
+    lockedAt: input.now,
+    expiresAt: input.expiresAt
+  }
+}
 
 /** A `lock_events` row; PostgreSQL returns its bigints as strings. */
 export interface EventRow {
