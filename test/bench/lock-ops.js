@@ -26,30 +26,41 @@ function result (ops, elapsed, latencies) {
   }
 }
 
-function sqliteFloor () {
-  const db = new Database(file)
-  db.pragma('journal_mode = WAL')
-  db.pragma('synchronous = FULL')
-  db.exec('CREATE TABLE IF NOT EXISTS floor (database TEXT PRIMARY KEY, locked_at INTEGER NOT NULL)')
-  const insert = db.prepare('INSERT INTO floor (database, locked_at) VALUES (?, ?)')
-  const remove = db.prepare('DELETE FROM floor WHERE database = ?')
+/**
+ * Locks and unlocks `bench-0` … `bench-99` in turn for BENCH_SECONDS, timing each call.
+ * A synchronous step (the SQLite floor) is not awaited, so the floor pays no promise.
+ */
+async function timedLockUnlock (lock, unlock) {
   const latencies = []
   const started = performance.now()
   const end = started + seconds * 1000
   let ops = 0
   for (let i = 0; performance.now() < end; i++) {
     const name = `bench-${i % 100}`
-    let at = performance.now()
-    db.transaction(() => { insert.run(name, Date.now()) }).immediate()
-    latencies.push(performance.now() - at)
-    at = performance.now()
-    db.transaction(() => { remove.run(name) }).immediate()
-    latencies.push(performance.now() - at)
+    for (const step of [lock, unlock]) {
+      const at = performance.now()
+      const pending = step(name)
+      if (pending !== undefined) await pending
+      latencies.push(performance.now() - at)
+    }
     ops += 2
   }
-  const elapsed = performance.now() - started
+  return result(ops, performance.now() - started, latencies)
+}
+
+async function sqliteFloor () {
+  const db = new Database(file)
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = FULL')
+  db.exec('CREATE TABLE IF NOT EXISTS floor (database TEXT PRIMARY KEY, locked_at INTEGER NOT NULL)')
+  const insert = db.prepare('INSERT INTO floor (database, locked_at) VALUES (?, ?)')
+  const remove = db.prepare('DELETE FROM floor WHERE database = ?')
+  const measured = await timedLockUnlock(
+    (name) => { db.transaction(() => { insert.run(name, Date.now()) }).immediate() },
+    (name) => { db.transaction(() => { remove.run(name) }).immediate() }
+  )
   db.close()
-  return result(ops, elapsed, latencies)
+  return measured
 }
 
 async function postgresFloor () {
@@ -61,23 +72,12 @@ async function postgresFloor () {
   // Named statements: parsed and planned once per connection, as a driver with prepared statements would.
   const insert = { name: 'floor-insert', text: 'INSERT INTO floor (database, locked_at) VALUES ($1, $2)' }
   const remove = { name: 'floor-delete', text: 'DELETE FROM floor WHERE database = $1' }
-  const latencies = []
-  const started = performance.now()
-  const end = started + seconds * 1000
-  let ops = 0
-  for (let i = 0; performance.now() < end; i++) {
-    const name = `bench-${i % 100}`
-    let at = performance.now()
-    await client.query({ ...insert, values: [name, Date.now()] })
-    latencies.push(performance.now() - at)
-    at = performance.now()
-    await client.query({ ...remove, values: [name] })
-    latencies.push(performance.now() - at)
-    ops += 2
-  }
-  const elapsed = performance.now() - started
+  const measured = await timedLockUnlock(
+    (name) => client.query({ ...insert, values: [name, Date.now()] }),
+    (name) => client.query({ ...remove, values: [name] })
+  )
   await client.end()
-  return result(ops, elapsed, latencies)
+  return measured
 }
 
 /**
@@ -116,26 +116,14 @@ async function decorator () {
   })
   await app.ready()
   const before = counts === null ? null : { ...counts }
-  const latencies = []
-  const started = performance.now()
-  const end = started + seconds * 1000
-  let ops = 0
-  for (let i = 0; performance.now() < end; i++) {
-    const name = `bench-${i % 100}`
-    let at = performance.now()
-    await app.databaseLock.lock(name, { reason: 'bench', by: 'bench' })
-    latencies.push(performance.now() - at)
-    at = performance.now()
-    await app.databaseLock.unlock(name)
-    latencies.push(performance.now() - at)
-    ops += 2
-  }
-  const elapsed = performance.now() - started
-  const measured = result(ops, elapsed, latencies)
+  const measured = await timedLockUnlock(
+    (name) => app.databaseLock.lock(name, { reason: 'bench', by: 'bench' }),
+    (name) => app.databaseLock.unlock(name)
+  )
   if (counts !== null) {
     // Everything the process sent meanwhile, its poll and heartbeat included.
-    measured.statementsPerOp = (counts.statements - before.statements) / ops
-    measured.explicitTransactionsPerOp = (counts.transactions - before.transactions) / ops
+    measured.statementsPerOp = (counts.statements - before.statements) / measured.ops
+    measured.explicitTransactionsPerOp = (counts.transactions - before.transactions) / measured.ops
   }
   await app.close()
   return measured
@@ -145,7 +133,7 @@ async function main () {
   const mode = process.env.BENCH_OPS
   if (mode !== 'sqlite' && mode !== 'postgres' && mode !== 'decorator') throw new Error('BENCH_OPS must be "sqlite", "postgres" or "decorator"')
   if (mode === 'postgres' && url === undefined) throw new Error('BENCH_OPS=postgres needs LOCK_URL')
-  const outcome = mode === 'sqlite' ? sqliteFloor() : mode === 'postgres' ? await postgresFloor() : await decorator()
+  const outcome = mode === 'sqlite' ? await sqliteFloor() : mode === 'postgres' ? await postgresFloor() : await decorator()
   process.stdout.write(JSON.stringify(outcome) + '\n')
 }
 
