@@ -1,6 +1,7 @@
 // A typed HTTP client for the lock routes, on Node's built-in fetch. It needs nothing
 // from the plugin at run time, so scripts and the `dblock` command load it alone.
 import type { ListOptions, LockEventPage, LockEventType, LockList, LockMode, LockOptions, LockStatus } from '../types/index.js'
+import { LOCK_EVENT_TYPES } from './limits.js'
 
 export interface LockClientOptions {
   /** Base URL of the service, e.g. `https://db.example.com`; a path in it is kept. */
@@ -31,7 +32,7 @@ export interface EventsOptions {
 }
 
 /** The audit event types the events route knows, in the order the docs list them. */
-export const LockEventTypes: readonly LockEventType[] = ['locked', 'relocked', 'unlocked', 'expired', 'blocked', 'conflict']
+export const LockEventTypes: readonly LockEventType[] = LOCK_EVENT_TYPES
 
 /** `{ statusCode, code, error, message }`, plus whatever else the server sent. */
 export interface LockErrorBody {

@@ -11,14 +11,14 @@ import { resolveOptions } from './options.js'
 import { registerRoutes } from './routes.js'
 import { AuditLog, PROGRAM_ORIGIN, type EventOrigin } from './audit.js'
 import {
-  DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT, MAX_EVENTS_LIMIT, MAX_LIST_LIMIT, MAX_REASON_LENGTH, MAX_TTL_SECONDS
-} from './schemas.js'
+  DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT, LOCK_MODES, MAX_EVENTS_LIMIT, MAX_LIST_LIMIT, MAX_REASON_LENGTH, MAX_TTL_SECONDS
+} from './limits.js'
 import { LockService } from './service.js'
 import { PostgresLockStore } from './store/postgres.js'
 import { SqliteLockStore } from './store/sqlite.js'
 import { LockView } from './view.js'
 
-const MODES = new Set<unknown>(['delete', 'write'])
+const MODES = new Set<unknown>(LOCK_MODES)
 
 function checkMode (mode: unknown): LockMode {
   if (mode === undefined) return 'delete'

@@ -1,13 +1,16 @@
 // TypeBox schemas of the lock routes: request validation, response
 // serialization and the OpenAPI that @fastify/swagger builds from them.
 import { Type, type Static } from 'typebox'
+import {
+  DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT, LOCK_EVENT_TYPES, LOCK_MODES, MAX_EVENTS_LIMIT, MAX_LIST_LIMIT, MAX_REASON_LENGTH,
+  MAX_TTL_SECONDS
+} from './limits.js'
 
-export const MAX_REASON_LENGTH = 1024
-export const MAX_TTL_SECONDS = 31_536_000
-export const DEFAULT_LIST_LIMIT = 100
-export const MAX_LIST_LIMIT = 1000
+export {
+  DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT, MAX_EVENTS_LIMIT, MAX_LIST_LIMIT, MAX_REASON_LENGTH, MAX_TTL_SECONDS
+} from './limits.js'
 
-export const LockModeSchema = Type.Enum(['delete', 'write'], {
+export const LockModeSchema = Type.Enum(LOCK_MODES, {
   description: '`delete` refuses deletes and resets (403); `write` refuses every guarded write (503)'
 })
 
@@ -85,10 +88,7 @@ export const RefusalSchema = Type.Object({
   retryAfter: Type.Optional(Type.Integer())
 })
 
-export const DEFAULT_EVENTS_LIMIT = 50
-export const MAX_EVENTS_LIMIT = 500
-
-export const LockEventTypeSchema = Type.Enum(['locked', 'relocked', 'unlocked', 'expired', 'blocked', 'conflict'])
+export const LockEventTypeSchema = Type.Enum(LOCK_EVENT_TYPES)
 
 export const EventsQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_EVENTS_LIMIT, default: DEFAULT_EVENTS_LIMIT })),

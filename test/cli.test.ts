@@ -1,10 +1,13 @@
-// The `dblock` command: the built dist/lib/cli.js, spawned against a real demo service
-// listening on 127.0.0.1. Config-file cases run in temp dirs.
+// The `dblock` command against a real demo service listening on 127.0.0.1: run() in this
+// process for parsing, output and exit codes; the built dist/lib/cli.js spawned for exec
+// (its command inherits stdio and signals) and for the bin itself. Config-file cases run in temp dirs.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { EventEmitter } from 'node:events'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
+import { run } from '../lib/cli/run.js'
 import type { LockEventPage, LockStatus } from '../types/index.js'
 import { ADMIN_KEY, tempDir } from './helpers/app.js'
 import { call, ROOT, startServerProcess } from './helpers/processes.js'
@@ -84,7 +87,22 @@ function start (args: string[], options: RunOptions = {}): Running {
   }
 }
 
-const dblock = (args: string[], options: RunOptions = {}): Promise<Result> => start(args, options).exited
+/** The built bin in a child process. */
+const dblockBin = (args: string[], options: RunOptions = {}): Promise<Result> => start(args, options).exited
+
+/** run() in this process, with only the environment the test gives. */
+async function dblock (args: string[], options: RunOptions = {}): Promise<Result> {
+  let stdout = ''
+  let stderr = ''
+  const code = await run(args, {
+    stdout: (text) => { stdout += text },
+    stderr: (text) => { stderr += text },
+    env: options.env ?? {},
+    cwd: options.cwd ?? ROOT,
+    signals: new EventEmitter()
+  })
+  return { code, signal: null, stdout, stderr }
+}
 
 /** A URL where nothing listens: a port bound, then let go. */
 async function deadUrl (): Promise<string> {
@@ -162,6 +180,26 @@ t.test('help, and usage errors exit 2 with a hint', async (t) => {
   }
 })
 
+t.test('the built bin: help, version, a lock and its exit codes', async (t) => {
+  const help = await dblockBin(['--help'])
+  t.equal(help.code, 0)
+  t.match(help.stdout, /^dblock: lock databases/)
+  const version = await dblockBin(['--version'])
+  t.equal(version.code, 0)
+  t.match(version.stdout, /^\d+\.\d+\.\d+/)
+  const usage = await dblockBin(['status', 'prod', '--force'], { env: alice() })
+  t.equal(usage.code, 2)
+  t.match(usage.stderr, /unknown option --force/)
+  await create('cli-bin')
+  const lock = await dblockBin(['lock', 'cli-bin'], { env: alice() })
+  t.equal(lock.code, 0, lock.stderr)
+  t.match(lock.stdout, /^cli-bin: locked \(delete\) by alice/)
+  t.equal((await status('cli-bin')).locked, true)
+  const refused = await dblockBin(['unlock', 'cli-bin'], { env: { DBLOCK_SERVER: url, DBLOCK_TOKEN: 'bob-token' } })
+  t.equal(refused.code, 1)
+  t.equal((await dblockBin(['status', 'cli-bin'], { env: { DBLOCK_SERVER: dead, DBLOCK_TOKEN: 'alice-token' } })).code, 3)
+})
+
 t.test('lock, status and unlock: one line per lock, --json the server body', async (t) => {
   await create('cli-basic')
   const lock = await dblock(['lock', 'cli-basic', '--reason', 'prod db'], { env: alice() })
@@ -228,6 +266,8 @@ t.test('the server refusing exits 1 with its message', async (t) => {
   const json = await dblock(['lock', 'cli-refused', '--json'], { env: { DBLOCK_SERVER: url, DBLOCK_TOKEN: 'bob-token' } })
   t.equal(json.code, 1)
   t.match(JSON.parse(json.stderr), { statusCode: 403, code: 'NOT_DATABASE_OWNER', error: 'Forbidden' }, '--json errors are JSON on stderr')
+  const textAgain = await dblock(['lock', 'cli-refused'], { env: { DBLOCK_SERVER: url, DBLOCK_TOKEN: 'bob-token' } })
+  t.match(textAgain.stderr, /^dblock: Only the owner/, 'the next run prints text again: run() keeps no state between calls')
 })
 
 t.test('a server that cannot be reached exits 3', async (t) => {
@@ -397,19 +437,19 @@ function reportStatus (database: string, code: number): string[] {
 
 t.test('exec holds the lock while the command runs and passes its exit code through', async (t) => {
   await create('cli-exec')
-  const failing = await dblock(['exec', 'cli-exec', '--reason', 'restore', '--', ...reportStatus('cli-exec', 7)], { env: alice() })
+  const failing = await dblockBin(['exec', 'cli-exec', '--reason', 'restore', '--', ...reportStatus('cli-exec', 7)], { env: alice() })
   t.equal(failing.code, 7, 'the command\'s own code')
   const during = JSON.parse(/during: (.*)/.exec(failing.stdout)?.[1] ?? 'null') as LockStatus
   t.match(during, { locked: true, locks: [{ mode: 'write', reason: 'restore' }] }, 'write mode by default, held while the command ran')
   t.match(failing.stderr, /cli-exec: locked \(write\)[\s\S]*cli-exec unlocked \(write\)/)
   t.same(await status('cli-exec'), { database: 'cli-exec', locked: false, locks: [] }, 'released after a failing command')
 
-  const ok = await dblock(['exec', 'cli-exec', '--mode', 'delete', '--', ...reportStatus('cli-exec', 0)], { env: alice() })
+  const ok = await dblockBin(['exec', 'cli-exec', '--mode', 'delete', '--', ...reportStatus('cli-exec', 0)], { env: alice() })
   t.equal(ok.code, 0)
   t.match(ok.stdout, /"mode":"delete"/)
   t.equal((await status('cli-exec')).locked, false)
 
-  const notFound = await dblock(['exec', 'cli-exec', '--', 'dblock-no-such-command'], { env: alice() })
+  const notFound = await dblockBin(['exec', 'cli-exec', '--', 'dblock-no-such-command'], { env: alice() })
   t.equal(notFound.code, 127, 'a missing command is 127, as in a shell')
   t.match(notFound.stderr, /cannot run "dblock-no-such-command": command not found/)
   t.equal((await status('cli-exec')).locked, false)
@@ -420,7 +460,7 @@ t.test('exec refuses a lock of that mode already held and leaves it alone', asyn
   const held = await call(`${url}/v1/database/cli-held/lock`, 'POST', { user: 'alice', body: { mode: 'write', reason: 'other restore', ttl: 600 } })
   const dir = tempDir(t)
   const marker = join(dir, 'ran')
-  const result = await dblock(['exec', 'cli-held', '--', ...nodeScript(`require('fs').writeFileSync(${JSON.stringify(marker)}, '')`)], { env: alice() })
+  const result = await dblockBin(['exec', 'cli-held', '--', ...nodeScript(`require('fs').writeFileSync(${JSON.stringify(marker)}, '')`)], { env: alice() })
   t.equal(result.code, 1)
   t.match(result.stderr, /already holds a write lock.*other restore.*\(ALREADY_LOCKED\)/)
   t.notOk(existsSync(marker), 'the command did not run')

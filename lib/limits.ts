@@ -1,0 +1,18 @@
+// The facts every part of the package agrees on: lock modes, audit event types and the
+// limits of request fields. No imports, so the client and the `dblock` command load it
+// without Fastify or TypeBox.
+
+export const LOCK_MODES = ['delete', 'write'] as const
+
+export const LOCK_EVENT_TYPES = ['locked', 'relocked', 'unlocked', 'expired', 'blocked', 'conflict'] as const
+
+/** Longest `reason` a lock may carry, characters. */
+export const MAX_REASON_LENGTH = 1024
+/** Longest `ttl` a lock may be given, seconds (one year). */
+export const MAX_TTL_SECONDS = 31_536_000
+
+export const DEFAULT_LIST_LIMIT = 100
+export const MAX_LIST_LIMIT = 1000
+
+export const DEFAULT_EVENTS_LIMIT = 50
+export const MAX_EVENTS_LIMIT = 500
