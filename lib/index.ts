@@ -2,70 +2,19 @@
 import fastifyAuth from '@fastify/auth'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { DatabaseLockDecorator, DatabaseLockOptions, LockMode } from '../types/index.js'
+import type { DatabaseLockOptions } from '../types/index.js'
 import { createStrategies } from './auth.js'
-import { InvalidOptionError, InvalidRequestError } from './errors.js'
+import { createDecorator } from './decorator.js'
+import { InvalidOptionError } from './errors.js'
 import { installGuard } from './guard.js'
 import { MAX_NAME_LENGTH } from './names.js'
 import { resolveOptions } from './options.js'
 import { registerRoutes } from './routes.js'
-import { AuditLog, PROGRAM_ORIGIN, type EventOrigin } from './audit.js'
-import {
-  DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT, LOCK_MODES, MAX_EVENTS_LIMIT, MAX_LIST_LIMIT, MAX_REASON_LENGTH, MAX_TTL_SECONDS
-} from './limits.js'
+import { AuditLog } from './audit.js'
 import { LockService } from './service.js'
 import { PostgresLockStore } from './store/postgres.js'
 import { SqliteLockStore } from './store/sqlite.js'
 import { LockView } from './view.js'
-
-const MODES = new Set<unknown>(LOCK_MODES)
-
-function checkMode (mode: unknown): LockMode {
-  if (mode === undefined) return 'delete'
-  if (!MODES.has(mode)) throw new InvalidRequestError(`mode must be "delete" or "write", got ${JSON.stringify(mode)}`)
-  return mode as LockMode
-}
-
-function programOrigin (by: string): EventOrigin {
-  return { ...PROGRAM_ORIGIN, principal: by }
-}
-
-function createDecorator (service: LockService): DatabaseLockDecorator {
-  return {
-    async lock (database, options = {}) {
-      const mode = checkMode(options.mode)
-      if (options.reason !== undefined && (typeof options.reason !== 'string' || options.reason.length > MAX_REASON_LENGTH)) {
-        throw new InvalidRequestError(`reason must be a string of at most ${MAX_REASON_LENGTH} characters`)
-      }
-      if (options.ttl !== undefined && (!Number.isInteger(options.ttl) || options.ttl < 1 || options.ttl > MAX_TTL_SECONDS)) {
-        throw new InvalidRequestError(`ttl must be a whole number of seconds from 1 to ${MAX_TTL_SECONDS}`)
-      }
-      const target = await service.resolve(database)
-      const by = options.by ?? 'program'
-      return service.lock(target, { mode, reason: options.reason, ttl: options.ttl, by }, programOrigin(by))
-    },
-    async unlock (database, options = {}) {
-      return service.unlock(await service.resolve(database), checkMode(options.mode), programOrigin(options.by ?? 'program'))
-    },
-    async events (database, options = {}) {
-      const limit = options.limit ?? DEFAULT_EVENTS_LIMIT
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_EVENTS_LIMIT) {
-        throw new InvalidRequestError(`limit must be a whole number from 1 to ${MAX_EVENTS_LIMIT}`)
-      }
-      return service.events(await service.resolve(database), options.type ?? null, limit, options.cursor)
-    },
-    async status (database) {
-      return service.status(await service.resolve(database))
-    },
-    async list (options = {}) {
-      const limit = options.limit ?? DEFAULT_LIST_LIMIT
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-        throw new InvalidRequestError(`limit must be a whole number from 1 to ${MAX_LIST_LIMIT}`)
-      }
-      return service.list(limit, options.cursor)
-    }
-  }
-}
 
 async function databaseLockPlugin (fastify: FastifyInstance, rawOptions: DatabaseLockOptions): Promise<void> {
   const options = resolveOptions(rawOptions)

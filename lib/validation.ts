@@ -1,8 +1,8 @@
 // Strict validation for the lock routes. Fastify's default Ajv silently drops
 // unknown fields and coerces types; a lock request with a typo must fail instead.
 import Ajv, { type ErrorObject } from 'ajv'
-import type { FastifySchema, FastifySchemaCompiler } from 'fastify'
-import type { FastifySchemaValidationError, SchemaErrorDataVar } from 'fastify/types/schema.js'
+import type { FastifySchema, FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify'
+import type { Static, TSchema } from 'typebox'
 import { InvalidRequestError } from './errors.js'
 
 const strict = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: false, removeAdditional: false, strict: false })
@@ -23,7 +23,7 @@ export const validatorCompiler: FastifySchemaCompiler<FastifySchema> = ({ schema
   return validateBody
 }
 
-const PART_NAMES: Record<string, string> = { body: 'request body', querystring: 'query string', params: 'URL', headers: 'headers' }
+const PART_NAMES: Record<string, string> = { body: 'request body', querystring: 'query string', params: 'URL', headers: 'headers', options: 'options' }
 
 function fieldOf (error: ErrorObject | FastifySchemaValidationError): string {
   const path = error.instancePath.replace(/^\//, '').replace(/\//g, '.')
@@ -63,8 +63,21 @@ export function describeValidationError (error: ErrorObject | FastifySchemaValid
 
 /** The `schemaErrorFormatter` of the lock routes; it needs the route's schema to list allowed fields. */
 export function errorFormatterFor (schema: FastifySchema) {
-  return (errors: FastifySchemaValidationError[], dataVar: SchemaErrorDataVar): Error => {
+  return (errors: FastifySchemaValidationError[], dataVar: string): Error => {
     const partSchema = (schema as Record<string, unknown>)[dataVar] as { properties?: Record<string, unknown> } | undefined
     return new InvalidRequestError(describeValidationError(errors[0], dataVar, partSchema))
+  }
+}
+
+/**
+ * A check of a program's input against a route's schema, with the route's strict rules and
+ * its 400 message: `fastify.databaseLock` refuses what the route would refuse.
+ */
+export function strictChecker<S extends TSchema> (schema: S, part: string): (data: unknown) => Static<S> {
+  const validate = strict.compile<Static<S>>(schema)
+  return (data) => {
+    if (validate(data)) return data
+    const [error] = validate.errors ?? []
+    throw new InvalidRequestError(error === undefined ? `The ${part} are invalid` : describeValidationError(error, part, schema))
   }
 }
