@@ -1,11 +1,18 @@
 // Type tests: compiled by `npm run typecheck` (tsc --noEmit) against the shipped
 // declarations. A line under @ts-expect-error must fail to compile, or tsc fails.
-import Fastify from 'fastify'
+// expectType checks that a value is assignable; Exact<A, B> checks that two types are the
+// same type (neither wider nor narrower), so a type that drifts to `any` or widens fails.
+import Fastify, { type FastifyInstance } from 'fastify'
 import databaseLock, {
-  type DatabaseLockOptions, type LockList, type LockStatus, type LockStore, type RouteLockClass, SqliteLockStore, databaseLock as named
+  type DatabaseLockDecorator, type DatabaseLockOptions, type LockEventPage, type LockInfo, type LockList, type LockMode, type LockStatus,
+  type LockStore, type RouteLockClass, SqliteLockStore, databaseLock as named
 } from 'fastify-database-lock'
+import { createLockClient, type LockClient } from 'fastify-database-lock/client'
 
 function expectType<T> (value: T): T { return value }
+
+type Exact<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
+function expectExact<A, B> (same: Exact<A, B>): Exact<A, B> { return same }
 
 const app = Fastify()
 
@@ -54,3 +61,23 @@ expectType<RouteLockClass>('read')
 // A LockStore is an interface a second engine can implement
 const store: LockStore = new SqliteLockStore({ path: 'x.db' })
 expectType<Promise<void>>(store.close())
+
+// Exact types: what users write against must not widen (to `any`, `string`) or narrow.
+expectExact<FastifyInstance['databaseLock'], DatabaseLockDecorator>(true)
+expectExact<ReturnType<DatabaseLockDecorator['lock']>, Promise<LockStatus>>(true)
+expectExact<ReturnType<DatabaseLockDecorator['events']>, Promise<LockEventPage>>(true)
+expectExact<LockMode, 'delete' | 'write'>(true)
+expectExact<RouteLockClass, 'delete' | 'reset' | 'write' | 'read' | false>(true)
+expectExact<LockStatus['locks'][number], LockInfo>(true)
+expectExact<LockInfo['expiresAt'], string | null>(true)
+expectExact<LockInfo['reason'], string | null>(true)
+expectExact<LockEventPage['nextCursor'], string | null>(true)
+expectExact<NonNullable<Parameters<DatabaseLockDecorator['lock']>[1]>['mode'], LockMode | undefined>(true)
+expectExact<Awaited<ReturnType<DatabaseLockOptions['principal']>>, string | null | undefined>(true)
+// @ts-expect-error Exact tells a wider type from the type itself
+expectExact<LockInfo['expiresAt'], string | null | undefined>(true)
+
+// The client entry point, on its own
+const client: LockClient = createLockClient({ server: 'http://127.0.0.1:3000', token: 't' })
+expectExact<ReturnType<LockClient['lock']>, Promise<LockStatus>>(true)
+expectType<Promise<LockStatus>>(client.status('prod'))
