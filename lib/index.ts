@@ -2,19 +2,27 @@
 import fastifyAuth from '@fastify/auth'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { DatabaseLockOptions } from '../types/index.js'
+import type { DatabaseLockOptions, LockStore } from '../types/index.js'
 import { createStrategies } from './auth.js'
 import { createDecorator } from './decorator.js'
 import { InvalidOptionError } from './errors.js'
 import { installGuard } from './guard.js'
 import { MAX_NAME_LENGTH } from './names.js'
-import { resolveOptions } from './options.js'
+import { resolveOptions, type StoreChoice } from './options.js'
 import { registerRoutes } from './routes.js'
 import { AuditLog } from './audit.js'
 import { LockService } from './service.js'
 import { PostgresLockStore } from './store/postgres.js'
 import { SqliteLockStore } from './store/sqlite.js'
 import { LockView } from './view.js'
+
+function openStore (choice: StoreChoice): LockStore {
+  switch (choice.kind) {
+    case 'given': return choice.store
+    case 'postgres': return new PostgresLockStore({ url: choice.url })
+    case 'sqlite': return new SqliteLockStore({ path: choice.path })
+  }
+}
 
 async function databaseLockPlugin (fastify: FastifyInstance, rawOptions: DatabaseLockOptions): Promise<void> {
   const options = resolveOptions(rawOptions)
@@ -23,10 +31,8 @@ async function databaseLockPlugin (fastify: FastifyInstance, rawOptions: Databas
     // Longer names would get Fastify's 404 before any route runs: say why once, at start.
     fastify.log.warn(`database-lock: maxParamLength is ${maxParamLength}; database names may be ${MAX_NAME_LENGTH} characters. Create the server with Fastify({ routerOptions: { maxParamLength: 1024 } })`)
   }
-  const ownsStore = options.store === undefined
-  const store = options.store ?? (options.url !== undefined
-    ? new PostgresLockStore({ url: options.url })
-    : new SqliteLockStore({ path: options.path as string }))
+  const ownsStore = options.store.kind !== 'given'
+  const store = openStore(options.store)
   const view = new LockView({
     store,
     now: options.now,

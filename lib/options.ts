@@ -1,14 +1,33 @@
 // Option defaults and checks: a misconfiguration fails at register time, not on the first request.
-import type { DatabaseLockOptions } from '../types/index.js'
+import type { DatabaseLockOptions, LockStore } from '../types/index.js'
 import { InvalidOptionError } from './errors.js'
 import { checkDatabaseName } from './names.js'
 
+/** Where the locks live: a store the host gave (and closes), or one the plugin opens and closes. */
+export type StoreChoice =
+  | { kind: 'given', store: LockStore }
+  | { kind: 'sqlite', path: string }
+  | { kind: 'postgres', url: string }
+
 export type ResolvedOptions = Required<Omit<DatabaseLockOptions, 'path' | 'url' | 'store' | 'adminKey' | 'listPath'>> & {
-  path: string | undefined
-  url: string | undefined
-  store: DatabaseLockOptions['store']
+  store: StoreChoice
   adminKey: string | null
   listPath: string | false
+}
+
+/** `store` beats `url` beats `path`, as the options' docs say. */
+function storeChoice (options: DatabaseLockOptions): StoreChoice {
+  if (options.store !== undefined) return { kind: 'given', store: options.store }
+  if (options.url !== undefined) {
+    if (typeof options.url !== 'string' || !/^postgres(ql)?:\/\//.test(options.url)) {
+      throw new InvalidOptionError('option "url" must be a postgres:// or postgresql:// connection string')
+    }
+    return { kind: 'postgres', url: options.url }
+  }
+  if (typeof options.path !== 'string' || options.path === '') {
+    throw new InvalidOptionError('give either "path" (a SQLite file), "url" (a postgres:// connection string) or "store" (a LockStore)')
+  }
+  return { kind: 'sqlite', path: options.path }
 }
 
 function positive (name: string, value: number | undefined, fallback: number): number {
@@ -34,12 +53,6 @@ export function resolveOptions (options: DatabaseLockOptions): ResolvedOptions {
   if (typeof options.resolveDatabase !== 'function') {
     throw new InvalidOptionError('option "resolveDatabase" is required: a function (nameOrIdentity, request) => { id, owner } or null')
   }
-  if (options.url !== undefined && (typeof options.url !== 'string' || !/^postgres(ql)?:\/\//.test(options.url))) {
-    throw new InvalidOptionError('option "url" must be a postgres:// or postgresql:// connection string')
-  }
-  if (options.store === undefined && options.url === undefined && (typeof options.path !== 'string' || options.path === '')) {
-    throw new InvalidOptionError('give either "path" (a SQLite file), "url" (a postgres:// connection string) or "store" (a LockStore)')
-  }
   if (options.adminKey !== undefined && options.adminKey !== null && (typeof options.adminKey !== 'string' || options.adminKey.length < 16)) {
     throw new InvalidOptionError('option "adminKey" must be a string of at least 16 characters; leave it unset to disable admin access')
   }
@@ -59,9 +72,7 @@ export function resolveOptions (options: DatabaseLockOptions): ResolvedOptions {
     throw new InvalidOptionError('option "maxStaleness" must be less than "processTimeout"')
   }
   return {
-    path: options.path,
-    url: options.url,
-    store: options.store,
+    store: storeChoice(options),
     principal: options.principal,
     resolveDatabase: options.resolveDatabase,
     adminKey: options.adminKey ?? null,

@@ -109,6 +109,8 @@ t.test('bad plugin options fail at register time with a clear message', async (t
     [{ principal: undefined }, /"principal" is required/],
     [{ resolveDatabase: 'x' }, /"resolveDatabase" is required/],
     [{ path: undefined }, /either "path".*or "store"/],
+    [{ path: '' }, /either "path".*or "store"/],
+    [{ url: 'mysql://db/locks' }, /"url" must be a postgres:\/\/ or postgresql:\/\/ connection string/],
     [{ prefix: 'v1/database' }, /"prefix" must start with "\/"/],
     [{ param: 'na-me' }, /"param" must be a route parameter name/],
     [{ drainTimeout: -1 }, /"drainTimeout" must be a positive number/],
