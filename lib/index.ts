@@ -12,8 +12,8 @@ import { resolveOptions, type StoreChoice } from './options.js'
 import { registerRoutes } from './routes.js'
 import { AuditLog } from './audit.js'
 import { LockService } from './service.js'
-import { PostgresLockStore } from './store/postgres.js'
-import { SqliteLockStore } from './store/sqlite.js'
+import { PostgresLockStore } from './store/postgres/postgres-store.js'
+import { SqliteLockStore } from './store/sqlite/sqlite-store.js'
 import { LockView } from './view.js'
 
 function openStore (choice: StoreChoice): LockStore {
@@ -87,8 +87,8 @@ const databaseLock = fp(databaseLockPlugin, {
 
 export default databaseLock
 export { databaseLock, databaseLock as fastifyDatabaseLock }
-export { SqliteLockStore, type SqliteLockStoreOptions } from './store/sqlite.js'
-export { PostgresLockStore, type PostgresLockStoreOptions } from './store/postgres.js'
+export { SqliteLockStore, type SqliteLockStoreOptions } from './store/sqlite/sqlite-store.js'
+export { PostgresLockStore, type PostgresLockStoreOptions } from './store/postgres/postgres-store.js'
 export { checkDatabaseName } from './names.js'
 export {
   createLockClient, LockClientError, ClientErrorCodes, type LockClient, type LockClientOptions, type ClientLockOptions,

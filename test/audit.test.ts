@@ -5,8 +5,8 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import Database from 'better-sqlite3'
 import t from 'tap'
-import { MIGRATIONS } from '../lib/store/migrations.js'
-import { SqliteLockStore } from '../lib/store/sqlite.js'
+import { SQLITE_MIGRATIONS } from '../lib/store/sqlite/sqlite-migrations.js'
+import { SqliteLockStore } from '../lib/store/sqlite/sqlite-store.js'
 import { ADMIN_KEY, createDatabases, fakeClock, startDemo, tempDir, type DemoHandle } from './helpers/app.js'
 import { lockFile } from './helpers/store.js'
 
@@ -162,7 +162,7 @@ t.test('structured log lines, with no secrets', async (t) => {
 
 t.test('upgrading a store file from the previous schema keeps its locks; the old code refuses the new file', async (t) => {
   const path = join(tempDir(t), 'locks.db')
-  const v1 = MIGRATIONS.slice(0, 1)
+  const v1 = SQLITE_MIGRATIONS.slice(0, 1)
   const old = new SqliteLockStore({ path, migrations: v1 })
   await old.acquire({ database: 'prod', mode: 'delete', reason: 'kept', lockedBy: 'alice', now: 1000, expiresAt: null, refreshReason: false, refreshExpiry: false })
   t.equal(old.db.pragma('user_version', { simple: true }), 1)

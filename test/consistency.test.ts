@@ -1,6 +1,6 @@
 // "A 200 means safe": lock waits for blocked operations in flight, else 409 and no lock.
 import t from 'tap'
-import { SqliteLockStore } from '../lib/store/sqlite.js'
+import { SqliteLockStore } from '../lib/store/sqlite/sqlite-store.js'
 import type { LockStore } from '../types/index.js'
 import { createDatabases, startDemo, tempDir } from './helpers/app.js'
 import { databaseLock, hostOptions, newHost } from './helpers/host.js'

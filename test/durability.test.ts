@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import t from 'tap'
-import { SqliteLockStore } from '../lib/store/sqlite.js'
+import { SqliteLockStore } from '../lib/store/sqlite/sqlite-store.js'
 import { tempDir } from './helpers/app.js'
 import { ROOT } from './helpers/processes.js'
 

@@ -1,7 +1,7 @@
 // GET /v1/locks: every live lock, paginated by cursor, for the admin key only.
 import t from 'tap'
 import { ADMIN_KEY, startDemo } from './helpers/app.js'
-import { SqliteLockStore } from '../lib/store/sqlite.js'
+import { SqliteLockStore } from '../lib/store/sqlite/sqlite-store.js'
 import { lockFile } from './helpers/store.js'
 
 t.test('2,500 locks come back each exactly once, page by page', async (t) => {

@@ -2,7 +2,7 @@
 import { join } from 'node:path'
 import t from 'tap'
 import type { LockStore } from '../types/index.js'
-import { SqliteLockStore } from '../lib/store/sqlite.js'
+import { SqliteLockStore } from '../lib/store/sqlite/sqlite-store.js'
 import { tempDir } from './helpers/app.js'
 import { storeConformance } from './helpers/store-conformance.js'
 

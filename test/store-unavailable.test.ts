@@ -1,6 +1,6 @@
 // When the store cannot answer: fail closed (503), except write checks under failOpen.
 import t from 'tap'
-import { SqliteLockStore } from '../lib/store/sqlite.js'
+import { SqliteLockStore } from '../lib/store/sqlite/sqlite-store.js'
 import { databaseLock, hostOptions, newHost } from './helpers/host.js'
 import { tempDir, type TapLike } from './helpers/app.js'
 

@@ -6,8 +6,8 @@ import Database from 'better-sqlite3'
 import Fastify from 'fastify'
 import t from 'tap'
 import databaseLock from '../lib/index.js'
-import { SqliteLockStore } from '../lib/store/sqlite.js'
-import { LATEST_VERSION } from '../lib/store/migrations.js'
+import { SqliteLockStore } from '../lib/store/sqlite/sqlite-store.js'
+import { SQLITE_LATEST_VERSION } from '../lib/store/sqlite/sqlite-migrations.js'
 import { createDatabases, startDemo, tempDir } from './helpers/app.js'
 
 function fileHash (path: string): string {
@@ -30,7 +30,7 @@ t.test('a fresh file is created and migrated, with WAL and synchronous=FULL', as
   const path = join(tempDir(t), 'nested', 'folder', 'locks.db')
   const store = new SqliteLockStore({ path })
   t.teardown(() => store.close())
-  t.equal(store.db.pragma('user_version', { simple: true }), LATEST_VERSION)
+  t.equal(store.db.pragma('user_version', { simple: true }), SQLITE_LATEST_VERSION)
   t.equal(store.db.pragma('journal_mode', { simple: true }), 'wal')
   t.equal(store.db.pragma('synchronous', { simple: true }), 2, 'FULL')
   t.ok(Number(store.db.pragma('busy_timeout', { simple: true })) >= 1000, 'a busy timeout is set')
@@ -46,7 +46,7 @@ t.test('reopening a migrated file changes nothing', async (t) => {
   await store.close()
   const again = new SqliteLockStore({ path })
   t.teardown(() => again.close())
-  t.equal(again.db.pragma('user_version', { simple: true }), LATEST_VERSION)
+  t.equal(again.db.pragma('user_version', { simple: true }), SQLITE_LATEST_VERSION)
   t.equal((await again.locksOf('prod', 2)).length, 1)
 })
 
@@ -55,13 +55,13 @@ t.test('a file written by a newer version is refused, untouched', async (t) => {
   const future = new Database(path)
   future.pragma('journal_mode = DELETE')
   future.exec('CREATE TABLE locks (database TEXT, future_column BLOB)')
-  future.pragma(`user_version = ${LATEST_VERSION + 1}`)
+  future.pragma(`user_version = ${SQLITE_LATEST_VERSION + 1}`)
   future.close()
   const before = fileHash(path)
 
   t.throws(() => new SqliteLockStore({ path }), {
     code: 'LOCK_STORE_TOO_NEW',
-    message: new RegExp(`schema version ${LATEST_VERSION + 1}, newer than this version of fastify-database-lock understands \\(${LATEST_VERSION}\\)\\. Upgrade the package; the store was left untouched`)
+    message: new RegExp(`schema version ${SQLITE_LATEST_VERSION + 1}, newer than this version of fastify-database-lock understands \\(${SQLITE_LATEST_VERSION}\\)\\. Upgrade the package; the store was left untouched`)
   })
   t.equal(fileHash(path), before, 'same bytes')
   t.notOk(existsSync(`${path}-wal`), 'not switched to WAL')

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { retryWhileBusy } from '../store/busy.js'
+import { retryWhileBusy } from '../store/sqlite/sqlite-busy.js'
 
 export interface HostedDatabase {
   name: string

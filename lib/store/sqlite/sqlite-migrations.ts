@@ -1,12 +1,12 @@
 // Numbered schema migrations of the SQLite lock store, tracked by PRAGMA user_version.
 // Append only: a shipped migration is never edited, a change is a new number.
-export interface Migration {
+export interface SqliteMigration {
   version: number
   description: string
   sql: string
 }
 
-export const MIGRATIONS: readonly Migration[] = [
+export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   {
     version: 1,
     description: 'locks by database and mode, change journal, process registry',
@@ -74,4 +74,4 @@ export const MIGRATIONS: readonly Migration[] = [
   }
 ]
 
-export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
+export const SQLITE_LATEST_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1].version

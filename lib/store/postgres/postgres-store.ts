@@ -6,9 +6,9 @@ import type { Client, Notification, Pool, PoolClient, PoolConfig } from 'pg'
 import type {
   AcquireInput, AcquireResult, AuditStamp, DrainState, LockEvent, LockEventType, LockMode, LockRecord, LockStore, ProcessReport,
   StoreChanges, StoredLockEvent
-} from '../../types/index.js'
-import { InvalidOptionError, StoreTooNewError } from '../errors.js'
-import { type EventRow, NO_ORIGIN, newLockRecord, toStoredEvent } from './rows.js'
+} from '../../../types/index.js'
+import { InvalidOptionError, StoreTooNewError } from '../../errors.js'
+import { type EventRow, NO_ORIGIN, newLockRecord, toStoredEvent } from '../rows.js'
 import { POSTGRES_LATEST_VERSION, POSTGRES_MIGRATIONS, VERSION_TABLE, type PostgresMigration } from './postgres-migrations.js'
 
 export interface PostgresLockStoreOptions {

@@ -5,11 +5,11 @@ import Database from 'better-sqlite3'
 import type {
   AcquireInput, AcquireResult, AuditStamp, DrainState, LockEvent, LockEventType, LockMode, LockRecord, LockStore, ProcessReport,
   StoreChanges, StoredLockEvent
-} from '../../types/index.js'
-import { StoreTooNewError } from '../errors.js'
-import { type EventRow, NO_ORIGIN, newLockRecord, toStoredEvent } from './rows.js'
-import { retryWhileBusy } from './busy.js'
-import { LATEST_VERSION, MIGRATIONS, type Migration } from './migrations.js'
+} from '../../../types/index.js'
+import { StoreTooNewError } from '../../errors.js'
+import { type EventRow, NO_ORIGIN, newLockRecord, toStoredEvent } from '../rows.js'
+import { retryWhileBusy } from './sqlite-busy.js'
+import { SQLITE_LATEST_VERSION, SQLITE_MIGRATIONS, type SqliteMigration } from './sqlite-migrations.js'
 
 export interface SqliteLockStoreOptions {
   /** File of the store; its folder is created when missing. */
@@ -19,7 +19,7 @@ export interface SqliteLockStoreOptions {
   /** How long the change journal is kept, ms; a process further behind reloads everything. Default 10 min. */
   journalRetention?: number
   /** Migrations to apply (tests open files at older levels). Default: all. */
-  migrations?: readonly Migration[]
+  migrations?: readonly SqliteMigration[]
 }
 
 interface LockRow {
@@ -49,7 +49,7 @@ function toRecord (row: LockRow): LockRecord {
 }
 
 /** Opens `path`, refusing (and not touching) a file written by a newer version. */
-function openDatabase (path: string, busyTimeout: number, migrations: readonly Migration[]): Database.Database {
+function openDatabase (path: string, busyTimeout: number, migrations: readonly SqliteMigration[]): Database.Database {
   mkdirSync(dirname(resolve(path)), { recursive: true })
   const db = new Database(path, { timeout: busyTimeout })
   try {
@@ -70,7 +70,7 @@ function openDatabase (path: string, busyTimeout: number, migrations: readonly M
   }
 }
 
-function migrate (db: Database.Database, path: string, migrations: readonly Migration[], latest: number): void {
+function migrate (db: Database.Database, path: string, migrations: readonly SqliteMigration[], latest: number): void {
   // IMMEDIATE takes the write lock first, so processes starting together migrate once.
   db.transaction(() => {
     const current = db.pragma('user_version', { simple: true }) as number
@@ -98,7 +98,7 @@ export class SqliteLockStore implements LockStore {
   constructor (options: SqliteLockStoreOptions) {
     this.path = options.path
     this.journalRetention = options.journalRetention ?? 10 * 60_000
-    this.db = openDatabase(options.path, options.busyTimeout ?? 5000, options.migrations ?? MIGRATIONS)
+    this.db = openDatabase(options.path, options.busyTimeout ?? 5000, options.migrations ?? SQLITE_MIGRATIONS)
     const db = this.db
     this.statements = {
       getLock: db.prepare<[string, string], LockRow>('SELECT rowid, * FROM locks WHERE database = ? AND mode = ?'),
@@ -378,4 +378,4 @@ export class SqliteLockStore implements LockStore {
   }
 }
 
-export { LATEST_VERSION }
+export { SQLITE_LATEST_VERSION }
