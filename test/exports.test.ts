@@ -1,5 +1,6 @@
 // The package's public shape: require and import give the same plugin, with named exports.
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { join } from 'node:path'
 import t from 'tap'
 import { ROOT } from './helpers/processes.js'
 
@@ -46,4 +47,14 @@ t.test('the package resolves by name through its exports map', async (t) => {
   // The client alone, for scripts that need neither Fastify nor SQLite.
   const client = "const c = require('fastify-database-lock/client'); console.log(typeof c.createLockClient)"
   t.equal(execFileSync(process.execPath, ['-e', client], { encoding: 'utf8', cwd: ROOT }).trim(), 'function')
+})
+
+t.test('fastify-database-lock/testing runs the store conformance suite under node:test', async (t) => {
+  const script = join(ROOT, 'test', 'fixtures', 'conformance-node-test.js')
+  const result = spawnSync(process.execPath, ['--test', '--test-reporter=tap', script], { encoding: 'utf8', cwd: ROOT })
+  if (result.status !== 0) t.comment(result.stdout + result.stderr)
+  t.equal(result.status, 0, 'node --test exits 0')
+  const passed = Number(/^# pass (\d+)/m.exec(result.stdout)?.[1] ?? 0)
+  t.ok(passed >= 20, `the suite's tests ran and passed under node:test (${passed})`)
+  t.match(result.stdout, /^# fail 0/m)
 })

@@ -8,9 +8,9 @@ import t from 'tap'
 import type { AcquireInput, LockStore } from '../types/index.js'
 import { PostgresLockStore, type PostgresLockStoreOptions } from '../lib/store/postgres/postgres-store.js'
 import { POSTGRES_LATEST_VERSION, POSTGRES_MIGRATIONS } from '../lib/store/postgres/postgres-migrations.js'
-import { createDatabases, startDemo } from './helpers/app.js'
+import { createDatabases, startDemo, type TapLike } from './helpers/app.js'
 import { startPostgres, type PostgresServer } from './helpers/postgres.js'
-import { storeConformance } from './helpers/store-conformance.js'
+import { storeConformance } from '../lib/testing.js'
 
 const lock = (database: string): AcquireInput => ({
   database, mode: 'delete', reason: null, lockedBy: 'test', now: Date.now(), expiresAt: null, refreshReason: false, refreshExpiry: false
@@ -30,7 +30,7 @@ async function eventually (check: () => boolean | Promise<boolean>, timeout = 50
   }
 }
 
-function open (t: tap.Test, options: PostgresLockStoreOptions): PostgresLockStore {
+function open (t: TapLike, options: PostgresLockStoreOptions): PostgresLockStore {
   const store = new PostgresLockStore(options)
   t.teardown(() => store.close())
   return store

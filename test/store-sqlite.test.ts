@@ -4,7 +4,7 @@ import t from 'tap'
 import type { LockStore } from '../types/index.js'
 import { SqliteLockStore } from '../lib/store/sqlite/sqlite-store.js'
 import { tempDir } from './helpers/app.js'
-import { storeConformance } from './helpers/store-conformance.js'
+import { storeConformance } from '../lib/testing.js'
 
 storeConformance(t, async (t) => {
   const path = join(tempDir(t), 'locks.db')

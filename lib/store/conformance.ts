@@ -1,14 +1,41 @@
-// The LockStore contract, one suite for every engine: each store test file runs it
-// with a fixture that opens stores on fresh, shared storage (a file, a schema).
-import type {} from 'tap'
+// The LockStore contract, one suite for every engine, shipped as
+// `fastify-database-lock/testing` so that a third-party store can prove itself too. Each
+// store's test runs it with a fixture that opens stores on fresh, shared storage (a file,
+// a schema). It needs only the few assertions below: tap's `t` has them as it is, and
+// ../testing.ts adapts node:test.
 import type { AcquireInput, LockMode, LockRecord, LockStore } from '../../types/index.js'
+
+/** An assertion's optional message, as a rest tuple so that tap's own signatures fit. */
+type Message = [] | [message: string]
+
+/** One test of the suite: the assertions it uses and a teardown. */
+export interface ConformanceTest {
+  /** Strictly equal. */
+  equal (found: unknown, wanted: unknown, ...message: Message): unknown
+  /** Not strictly equal. */
+  not (found: unknown, notWanted: unknown, ...message: Message): unknown
+  ok (value: unknown, ...message: Message): unknown
+  /** Deeply equal. */
+  same (found: unknown, wanted: unknown, ...message: Message): unknown
+  /** `found` has at least the fields of `pattern`, with those values; an array pattern matches element by element. */
+  match (found: unknown, pattern: object, ...message: Message): unknown
+  rejects (promise: Promise<unknown>, ...message: Message): Promise<unknown>
+  pass (...message: Message): unknown
+  fail (...message: Message): unknown
+  teardown (fn: () => unknown): void
+}
+
+/** Where the suite registers its tests: tap's `t`, or `nodeTestSuite()` for node:test. */
+export interface ConformanceSuite {
+  test (name: string, fn: (t: ConformanceTest) => Promise<void>): unknown
+}
 
 export interface StoreFixture {
   /** A store on this test's storage; every call shares the same data, as processes do. Closed after the test. */
   open (options?: { journalRetention?: number }): Promise<LockStore>
 }
 
-export type FixtureFactory = (t: tap.Test) => Promise<StoreFixture>
+export type FixtureFactory = (t: ConformanceTest) => Promise<StoreFixture>
 
 const T0 = Date.parse('2026-11-23T10:00:00.000Z')
 
@@ -44,7 +71,7 @@ async function until (store: LockStore, wanted: boolean, timeout = 1000): Promis
   }
 }
 
-export function storeConformance (t: tap.Test, fixture: FixtureFactory): void {
+export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory): void {
   t.test('acquire creates a lock under a new version', async (t) => {
     const store = await (await fixture(t)).open()
     const before = await store.snapshot(T0)
