@@ -8,6 +8,7 @@ import databaseLock, {
   type LockStore, type RouteLockClass, SqliteLockStore, databaseLock as named
 } from 'fastify-database-lock'
 import { createLockClient, type LockClient } from 'fastify-database-lock/client'
+import { nodeTestSuite, storeConformance, type ConformanceSuite, type FixtureFactory } from 'fastify-database-lock/testing'
 
 function expectType<T> (value: T): T { return value }
 
@@ -81,3 +82,8 @@ expectExact<LockInfo['expiresAt'], string | null | undefined>(true)
 const client: LockClient = createLockClient({ server: 'http://127.0.0.1:3000', token: 't' })
 expectExact<ReturnType<LockClient['lock']>, Promise<LockStatus>>(true)
 expectType<Promise<LockStatus>>(client.status('prod'))
+
+// The testing entry point: the conformance suite for any LockStore
+expectExact<Parameters<typeof storeConformance>[1], FixtureFactory>(true)
+expectExact<Awaited<ReturnType<Awaited<ReturnType<FixtureFactory>>['open']>>, LockStore>(true)
+expectType<ConformanceSuite>(nodeTestSuite(async () => {}))
