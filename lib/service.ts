@@ -4,7 +4,7 @@ import type {
   AuditStamp, LockEventPage, LockEventType, LockList, LockMode, LockRecord, LockStatus, LockStore, ResolvedDatabase
 } from '../types/index.js'
 import {
-  DatabaseNotFoundError, InvalidDatabaseNameError, InvalidRequestError, LockConflictError, LockStoreUnavailableError
+  DatabaseNotFoundError, InvalidDatabaseNameError, InvalidRequestError, LockConflictError, LockStoreUnavailableError, isDatabaseLockError
 } from './errors.js'
 import { displayName } from './names.js'
 import type { AuditLog, EventOrigin } from './audit.js'
@@ -16,12 +16,6 @@ export interface LockInput {
   reason?: string
   ttl?: number
   by: string
-}
-
-/** Errors this plugin made on purpose go to the client; anything else is a store failure. */
-function isOwnError (err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code
-  return typeof code === 'string' && !code.startsWith('SQLITE') && (err as { statusCode?: unknown }).statusCode !== undefined
 }
 
 function toInfo (record: LockRecord): LockStatus['locks'][number] {
@@ -70,7 +64,8 @@ export class LockService {
     try {
       return await operation()
     } catch (err) {
-      if (isOwnError(err)) throw err
+      // Errors this plugin made on purpose go to the client; anything else is a store failure.
+      if (isDatabaseLockError(err)) throw err
       this.log.error({ err }, `database-lock: the lock store failed while trying to ${what}`)
       throw new LockStoreUnavailableError()
     }

@@ -129,5 +129,5 @@ t.test('safeEqual compares in constant time whatever the lengths', async (t) => 
 })
 
 t.test('an admin key shorter than 16 characters is refused at register time', async (t) => {
-  await t.rejects(startDemo(t, { adminKey: 'short' }), { code: 'FST_DATABASE_LOCK_INVALID_OPTION', message: /at least 16 characters/ })
+  await t.rejects(startDemo(t, { adminKey: 'short' }), { code: 'INVALID_LOCK_OPTION', message: /at least 16 characters/ })
 })

@@ -21,7 +21,7 @@ t.test('classification by config, then by method and the database param', async 
   t.equal(c('POST', '/db/:name/reset', { databaseLock: 'reset' }), 'reset')
   t.equal(c('DELETE', '/db/:name', { databaseLock: false }), false)
   t.equal(c('GET', '/db/:name/purge', { databaseLock: 'delete' }), 'delete')
-  t.throws(() => c('POST', '/db/:name', { databaseLock: 'destroy' }), { code: 'FST_DATABASE_LOCK_INVALID_OPTION', message: /'delete', 'reset', 'write', 'read' or false/ })
+  t.throws(() => c('POST', '/db/:name', { databaseLock: 'destroy' }), { code: 'INVALID_LOCK_OPTION', message: /'delete', 'reset', 'write', 'read' or false/ })
 })
 
 t.test('registered in a child scope, it guards only that scope', async (t) => {

@@ -112,9 +112,9 @@ t.test('a schema written by a newer version is refused, untouched', async (t) =>
 })
 
 t.test('options are checked when the store is made', async (t) => {
-  t.throws(() => new PostgresLockStore({ url: 'mysql://x' }), { code: 'FST_DATABASE_LOCK_INVALID_OPTION' })
-  t.throws(() => new PostgresLockStore({ url: server.url, schema: 'Robert"); DROP' }), { code: 'FST_DATABASE_LOCK_INVALID_OPTION' })
-  t.throws(() => new PostgresLockStore({ url: server.url, poolSize: 0 }), { code: 'FST_DATABASE_LOCK_INVALID_OPTION' })
+  t.throws(() => new PostgresLockStore({ url: 'mysql://x' }), { code: 'INVALID_LOCK_OPTION' })
+  t.throws(() => new PostgresLockStore({ url: server.url, schema: 'Robert"); DROP' }), { code: 'INVALID_LOCK_OPTION' })
+  t.throws(() => new PostgresLockStore({ url: server.url, poolSize: 0 }), { code: 'INVALID_LOCK_OPTION' })
 })
 
 t.test('a server that cannot be reached at start-up fails the call, and a later call connects', async (t) => {
