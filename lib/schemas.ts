@@ -56,15 +56,14 @@ export const ListQuery = Type.Object({
 }, { additionalProperties: false })
 export type ListQueryType = Static<typeof ListQuery>
 
+/** A lock in the list of every lock: a status entry plus the database it is on. */
+export const ListedLockSchema = Type.Object({
+  database: Type.String(),
+  ...LockInfoSchema.properties
+})
+
 export const LockListSchema = Type.Object({
-  locks: Type.Array(Type.Object({
-    database: Type.String(),
-    mode: LockModeSchema,
-    reason: Type.Union([Type.String(), Type.Null()]),
-    lockedBy: Type.String(),
-    lockedAt: Timestamp,
-    expiresAt: Type.Union([Timestamp, Type.Null()])
-  })),
+  locks: Type.Array(ListedLockSchema),
   nextCursor: Type.Union([Type.String(), Type.Null()])
 })
 

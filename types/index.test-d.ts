@@ -87,3 +87,12 @@ expectType<Promise<LockStatus>>(client.status('prod'))
 expectExact<Parameters<typeof storeConformance>[1], FixtureFactory>(true)
 expectExact<Awaited<ReturnType<Awaited<ReturnType<FixtureFactory>>['open']>>, LockStore>(true)
 expectType<ConformanceSuite>(nodeTestSuite(async () => {}))
+
+// Types derived from the schemas keep their exact field types
+type EventOf<P> = P extends { events: Array<infer E> } ? E : never
+expectExact<EventOf<LockEventPage>['at'], string>(true)
+expectExact<EventOf<LockEventPage>['mode'], LockMode | null>(true)
+expectExact<EventOf<LockEventPage>['principal'], string | null>(true)
+expectExact<EventOf<LockEventPage>['count'], number>(true)
+expectExact<LockList['locks'][number]['database'], string>(true)
+expectExact<LockList['locks'][number]['mode'], LockMode>(true)

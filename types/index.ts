@@ -1,10 +1,16 @@
 // The public type contract of fastify-database-lock: what hosts write against.
-// Implementation files import from here; nothing here has runtime code.
+// Implementation files import from here; nothing here has runtime code. The shapes the
+// API sends are the TypeBox schemas of lib/schemas.ts: their types are derived here, so
+// the validator, the serializer, the OpenAPI document and these types cannot disagree.
 import type { FastifyRequest } from 'fastify'
 import type { FastifyAuthFunction } from '@fastify/auth'
+import type { Static } from 'typebox'
+import type {
+  ListedLockSchema, LockEventPageSchema, LockEventTypeSchema, LockInfoSchema, LockListSchema, LockModeSchema, LockStatusSchema
+} from '../lib/schemas.js'
 
 /** `delete` refuses deletes and resets (403); `write` refuses every guarded write (503). */
-export type LockMode = 'delete' | 'write'
+export type LockMode = Static<typeof LockModeSchema>
 
 /** How a route is treated by the guard; `false` opts a route out. */
 export type RouteLockClass = 'delete' | 'reset' | 'write' | 'read' | false
@@ -19,30 +25,16 @@ export interface LockRecord {
   expiresAt: number | null
 }
 
-/** One lock as the HTTP API and the decorator return it. */
-export interface LockInfo {
-  mode: LockMode
-  reason: string | null
-  lockedBy: string
-  lockedAt: string
-  expiresAt: string | null
-}
+/** One lock as the HTTP API and the decorator return it: times are ISO 8601 strings. */
+export type LockInfo = Static<typeof LockInfoSchema>
 
-export interface LockStatus {
-  database: string
-  locked: boolean
-  locks: LockInfo[]
-}
+/** A database's locks; `locked` is true while any live lock exists. */
+export type LockStatus = Static<typeof LockStatusSchema>
 
-export interface ListedLock extends LockInfo {
-  database: string
-}
+export type ListedLock = Static<typeof ListedLockSchema>
 
-export interface LockList {
-  locks: ListedLock[]
-  /** Pass back as `cursor` for the next page; null on the last page. */
-  nextCursor: string | null
-}
+/** One page of every live lock; pass `nextCursor` back as `cursor` for the next (null on the last page). */
+export type LockList = Static<typeof LockListSchema>
 
 /** What the host's `resolveDatabase` answers: one canonical id and its owner. */
 export interface ResolvedDatabase {
@@ -140,7 +132,7 @@ export interface ProcessReport {
 }
 
 /** What happened to a database's locks. */
-export type LockEventType = 'locked' | 'relocked' | 'unlocked' | 'expired' | 'blocked' | 'conflict'
+export type LockEventType = Static<typeof LockEventTypeSchema>
 
 /** One audit event; `count` > 1 only for `blocked` (refusals folded within one second). */
 export interface LockEvent {
@@ -164,11 +156,8 @@ export interface StoredLockEvent extends LockEvent {
   id: number
 }
 
-/** Audit events as the events route and the decorator return them. */
-export interface LockEventPage {
-  events: Array<Omit<StoredLockEvent, 'at'> & { at: string }>
-  nextCursor: string | null
-}
+/** Audit events as the events route and the decorator return them (`at` as an ISO 8601 string). */
+export type LockEventPage = Static<typeof LockEventPageSchema>
 
 /**
  * Where locks live. Every method may throw; the plugin turns a throw into
