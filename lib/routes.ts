@@ -1,6 +1,7 @@
 // The lock routes: lock, unlock and status of one database, and the list of every lock.
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyRequest, FastifySchema, RouteShorthandOptions } from 'fastify'
-import type { LockEventType, LockMode, ResolvedDatabase } from '../types/index.js'
+import type { ResolvedDatabase } from '../types/index.js'
 import { type EventOrigin, originOf } from './audit.js'
 import { ADMIN_PRINCIPAL, databaseName, isAdmin, resolvedTarget, type Strategies } from './auth.js'
 import { DatabaseNotFoundError, InvalidDatabaseNameError } from './errors.js'
@@ -8,7 +9,7 @@ import { displayName } from './names.js'
 import type { ResolvedOptions } from './options.js'
 import {
   DatabaseParams, ErrorSchema, EventsQuery, ListQuery, LockBody, LockEventPageSchema, LockListSchema, LockStatusSchema, UnlockBody,
-  DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT, type EventsQueryType, type ListQueryType, type LockBodyType, type UnlockBodyType
+  DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT
 } from './schemas.js'
 import type { LockService } from './service.js'
 import { errorFormatterFor, validatorCompiler } from './validation.js'
@@ -17,8 +18,10 @@ const errorResponses = {
   400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 503: ErrorSchema
 }
 
-export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptions, service: LockService, strategies: Strategies): void {
+export function registerRoutes (host: FastifyInstance, options: ResolvedOptions, service: LockService, strategies: Strategies): void {
   const { prefix, param } = options
+  // Request types flow from each route's TypeBox schema: no casts in the handlers.
+  const fastify = host.withTypeProvider<TypeBoxTypeProvider>()
   const ownerOrAdmin = fastify.auth([...options.authStrategies, strategies.adminKey, strategies.owner], { relation: 'or' })
   const adminOnly = fastify.auth([...options.authStrategies, strategies.adminOnly], { relation: 'or' })
 
@@ -30,10 +33,10 @@ export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptio
   }
 
   /** Route options shared by every lock route; the routes themselves are never guarded. */
-  function routeOptions (schema: Record<string, unknown>, preHandler: RouteShorthandOptions['preHandler']): RouteShorthandOptions {
+  function routeOptions<S extends FastifySchema> (schema: S, preHandler: RouteShorthandOptions['preHandler']) {
     return {
-      schema: { tags: ['database locks'], ...schema } as FastifySchema,
-      config: { databaseLock: false },
+      schema: { tags: ['database locks'], ...schema },
+      config: { databaseLock: false as const },
       validatorCompiler,
       schemaErrorFormatter: errorFormatterFor(schema),
       preValidation: schema.params === undefined ? undefined : checkName,
@@ -62,11 +65,11 @@ export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptio
     body: LockBody,
     response: { 200: LockStatusSchema, ...errorResponses }
   }, ownerOrAdmin), async (request) => {
-    const body = (request.body ?? {}) as LockBodyType
+    const body = request.body ?? {}
     const target = await targetOf(request)
     const origin = await originFor(request)
     return service.lock(target, {
-      mode: (body.mode ?? 'delete') as LockMode,
+      mode: body.mode ?? 'delete',
       reason: body.reason,
       ttl: body.ttl,
       by: origin.principal ?? ADMIN_PRINCIPAL
@@ -80,8 +83,8 @@ export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptio
     body: UnlockBody,
     response: { 200: LockStatusSchema, ...errorResponses }
   }, ownerOrAdmin), async (request) => {
-    const body = (request.body ?? {}) as UnlockBodyType
-    return service.unlock(await targetOf(request), (body.mode ?? 'delete') as LockMode, await originFor(request))
+    const body = request.body ?? {}
+    return service.unlock(await targetOf(request), body.mode ?? 'delete', await originFor(request))
   })
 
   fastify.get(`${path}/events`, routeOptions({
@@ -91,7 +94,7 @@ export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptio
     querystring: EventsQuery,
     response: { 200: LockEventPageSchema, ...errorResponses }
   }, ownerOrAdmin), async (request) => {
-    const query = request.query as EventsQueryType
+    const { query } = request
     let target: ResolvedDatabase
     try {
       target = await targetOf(request)
@@ -100,7 +103,7 @@ export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptio
       if (!(err instanceof DatabaseNotFoundError) || !isAdmin(request)) throw err
       target = { id: databaseName(request, param), owner: '' }
     }
-    return service.events(target, (query.type ?? null) as LockEventType | null, query.limit ?? DEFAULT_EVENTS_LIMIT, query.cursor)
+    return service.events(target, query.type ?? null, query.limit ?? DEFAULT_EVENTS_LIMIT, query.cursor)
   })
 
   fastify.get(path, routeOptions({
@@ -116,7 +119,7 @@ export function registerRoutes (fastify: FastifyInstance, options: ResolvedOptio
       querystring: ListQuery,
       response: { 200: LockListSchema, ...errorResponses }
     }, adminOnly), async (request) => {
-      const query = request.query as ListQueryType
+      const { query } = request
       return service.list(query.limit ?? DEFAULT_LIST_LIMIT, query.cursor)
     })
   }
