@@ -3,6 +3,7 @@
 // written off the request path, so a flood of refused deletes stays a few rows.
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { AuditStamp, LockEvent, LockMode, LockRecord, LockStore } from '../types/index.js'
+import { NO_ORIGIN, expiredEvent } from './store/rows.js'
 
 /** Who did it and through which request; null fields for programs and timers. */
 export interface EventOrigin {
@@ -12,7 +13,7 @@ export interface EventOrigin {
   route: string | null
 }
 
-export const PROGRAM_ORIGIN: EventOrigin = { principal: null, requestId: null, client: null, route: null }
+export const PROGRAM_ORIGIN: EventOrigin = NO_ORIGIN
 
 export function originOf (request: FastifyRequest, principal: string | null): EventOrigin {
   return {
@@ -142,7 +143,7 @@ export class AuditLog {
   logExpired (expired: LockRecord[]): void {
     if (!this.wanted) return
     for (const lock of expired) {
-      this.logEvent({ type: 'expired', database: lock.database, mode: lock.mode, reason: lock.reason, ...PROGRAM_ORIGIN, at: lock.expiresAt ?? this.now(), count: 1 })
+      this.logEvent(expiredEvent(lock, this.now()))
     }
   }
 

@@ -1,5 +1,26 @@
-// Rows as both stores read and write them: new lock records and audit events.
-import type { AcquireInput, LockEventType, LockMode, LockRecord, StoredLockEvent } from '../../types/index.js'
+// Rows as both stores read and write them: lock records and audit events.
+import type { AcquireInput, LockEvent, LockEventType, LockMode, LockRecord, StoredLockEvent } from '../../types/index.js'
+
+/** A `locks` row's columns; PostgreSQL returns its bigints as strings. */
+export interface LockRow {
+  database: string
+  mode: LockMode
+  reason: string | null
+  locked_by: string
+  locked_at: number | string
+  expires_at: number | string | null
+}
+
+export function toLockRecord (row: LockRow): LockRecord {
+  return {
+    database: row.database,
+    mode: row.mode,
+    reason: row.reason,
+    lockedBy: row.locked_by,
+    lockedAt: Number(row.locked_at),
+    expiresAt: row.expires_at === null ? null : Number(row.expires_at)
+  }
+}
 
 /** The record of a lock row that `acquire` has just inserted. */
 export function newLockRecord (input: AcquireInput): LockRecord {
@@ -28,8 +49,13 @@ export interface EventRow {
   count: number | string
 }
 
-/** The origin fields of an event nobody caused (an expiry). */
+/** The origin fields of an event no request caused (an expiry, a program's call). */
 export const NO_ORIGIN = { principal: null, requestId: null, client: null, route: null }
+
+/** The `expired` event of a lock that lifted by itself, dated when it lifted (else `at`). */
+export function expiredEvent (lock: LockRecord, at: number): LockEvent {
+  return { ...NO_ORIGIN, type: 'expired', database: lock.database, mode: lock.mode, reason: lock.reason, at: lock.expiresAt ?? at, count: 1 }
+}
 
 export function toStoredEvent (row: EventRow): StoredLockEvent {
   return {

@@ -8,7 +8,7 @@ import type {
   StoreChanges, StoredLockEvent
 } from '../../../types/index.js'
 import { InvalidOptionError, StoreTooNewError } from '../../errors.js'
-import { type EventRow, NO_ORIGIN, newLockRecord, toStoredEvent } from '../rows.js'
+import { type EventRow, type LockRow, expiredEvent, newLockRecord, toLockRecord, toStoredEvent } from '../rows.js'
 import { POSTGRES_LATEST_VERSION, POSTGRES_MIGRATIONS, VERSION_TABLE, type PostgresMigration } from './postgres-migrations.js'
 
 export interface PostgresLockStoreOptions {
@@ -34,14 +34,8 @@ export interface PostgresLockStoreOptions {
 
 type PgModule = typeof import('pg')
 
-interface LockRow {
+interface PostgresLockRow extends LockRow {
   id: string
-  database: string
-  mode: LockMode
-  reason: string | null
-  locked_by: string
-  locked_at: string
-  expires_at: string | null
 }
 
 /** Lock rows as JSON, already in LockRecord's shape (bigints of milliseconds fit a JS number). */
@@ -61,17 +55,6 @@ const LISTEN_RETRY_MAX = 2000
 
 function quote (identifier: string): string {
   return `"${identifier.replace(/"/g, '""')}"`
-}
-
-function toRecord (row: LockRow): LockRecord {
-  return {
-    database: row.database,
-    mode: row.mode,
-    reason: row.reason,
-    lockedBy: row.locked_by,
-    lockedAt: Number(row.locked_at),
-    expiresAt: row.expires_at === null ? null : Number(row.expires_at)
-  }
 }
 
 /** `pg` is optional: hosts that never use PostgreSQL need not install it. */
@@ -330,10 +313,10 @@ export class PostgresLockStore implements LockStore {
 
   async acquire (input: AcquireInput): Promise<AcquireResult> {
     return this.write(async (client, version) => {
-      const found = await client.query<LockRow>(
+      const found = await client.query<PostgresLockRow>(
         `SELECT * FROM ${this.t.locks} WHERE database = $1 AND mode = $2`, [input.database, input.mode]
       )
-      const existing = found.rows.length === 0 ? undefined : toRecord(found.rows[0])
+      const existing = found.rows.length === 0 ? undefined : toLockRecord(found.rows[0])
       if (existing !== undefined && (existing.expiresAt === null || existing.expiresAt > input.now)) {
         const id = found.rows[0].id
         const reason = input.refreshReason ? input.reason : existing.reason
@@ -382,23 +365,23 @@ export class PostgresLockStore implements LockStore {
   }
 
   async locksOf (database: string, now: number): Promise<LockRecord[]> {
-    const rows = await this.query<LockRow>(
+    const rows = await this.query<PostgresLockRow>(
       `SELECT * FROM ${this.t.locks} l WHERE l.database = $1 AND ${live('$2')} ORDER BY l.mode`, [database, now]
     )
-    return rows.map(toRecord)
+    return rows.map(toLockRecord)
   }
 
   async list (options: { limit: number, after: { database: string, mode: LockMode } | null, now: number }): Promise<LockRecord[]> {
     const { limit, after, now } = options
     const rows = after === null
-      ? await this.query<LockRow>(
+      ? await this.query<PostgresLockRow>(
         `SELECT * FROM ${this.t.locks} l WHERE ${live('$1')} ORDER BY l.database, l.mode LIMIT $2`, [now, limit]
       )
-      : await this.query<LockRow>(
+      : await this.query<PostgresLockRow>(
         `SELECT * FROM ${this.t.locks} l WHERE (l.database, l.mode) > ($3, $4) AND ${live('$1')} ORDER BY l.database, l.mode LIMIT $2`,
         [now, limit, after.database, after.mode]
       )
-    return rows.map(toRecord)
+    return rows.map(toLockRecord)
   }
 
   async purgeExpired (now: number): Promise<LockRecord[]> {
@@ -414,17 +397,15 @@ export class PostgresLockStore implements LockStore {
          WHERE (SELECT through FROM p) IS NOT NULL`,
         [Math.trunc(this.journalRetention)]
       )
-      const removed = await client.query<LockRow>(
+      const removed = await client.query<PostgresLockRow>(
         `DELETE FROM ${this.t.locks} WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING *`, [now]
       )
       if (removed.rows.length === 0) return []
       await this.journal(client, [...new Set(removed.rows.map((row) => row.database))].sort())
-      const expired = removed.rows.map(toRecord)
+      const expired = removed.rows.map(toLockRecord)
       // The audit trail learns of an expiry here, dated when the lock lifted.
       if (this.hasEvents) {
-        await this.insertEvents(client, expired.map((lock) => ({
-          ...NO_ORIGIN, type: 'expired', database: lock.database, mode: lock.mode, reason: lock.reason, at: lock.expiresAt ?? now, count: 1
-        })))
+        await this.insertEvents(client, expired.map((lock) => expiredEvent(lock, now)))
       }
       return expired
     })

@@ -7,7 +7,7 @@ import type {
   StoreChanges, StoredLockEvent
 } from '../../../types/index.js'
 import { StoreTooNewError } from '../../errors.js'
-import { type EventRow, NO_ORIGIN, newLockRecord, toStoredEvent } from '../rows.js'
+import { type EventRow, type LockRow, expiredEvent, newLockRecord, toLockRecord, toStoredEvent } from '../rows.js'
 import { retryWhileBusy } from './sqlite-busy.js'
 import { SQLITE_LATEST_VERSION, SQLITE_MIGRATIONS, type SqliteMigration } from './sqlite-migrations.js'
 
@@ -22,12 +22,8 @@ export interface SqliteLockStoreOptions {
   migrations?: readonly SqliteMigration[]
 }
 
-interface LockRow {
+interface SqliteLockRow extends LockRow {
   rowid: number
-  database: string
-  mode: LockMode
-  reason: string | null
-  locked_by: string
   locked_at: number
   expires_at: number | null
 }
@@ -36,17 +32,6 @@ interface LockRow {
 const FULL_RELOAD_AFTER = 10_000
 
 const LIVE = '(expires_at IS NULL OR expires_at > @now)'
-
-function toRecord (row: LockRow): LockRecord {
-  return {
-    database: row.database,
-    mode: row.mode,
-    reason: row.reason,
-    lockedBy: row.locked_by,
-    lockedAt: row.locked_at,
-    expiresAt: row.expires_at
-  }
-}
 
 /** Opens `path`, refusing (and not touching) a file written by a newer version. */
 function openDatabase (path: string, busyTimeout: number, migrations: readonly SqliteMigration[]): Database.Database {
@@ -101,7 +86,7 @@ export class SqliteLockStore implements LockStore {
     this.db = openDatabase(options.path, options.busyTimeout ?? 5000, options.migrations ?? SQLITE_MIGRATIONS)
     const db = this.db
     this.statements = {
-      getLock: db.prepare<[string, string], LockRow>('SELECT rowid, * FROM locks WHERE database = ? AND mode = ?'),
+      getLock: db.prepare<[string, string], SqliteLockRow>('SELECT rowid, * FROM locks WHERE database = ? AND mode = ?'),
       // The row id is the journal version this write is about to create: it only grows, so a
       // rollback by row id can never remove a newer lock that reused a deleted row's id.
       insertLock: db.prepare(
@@ -112,14 +97,14 @@ export class SqliteLockStore implements LockStore {
       updateLock: db.prepare('UPDATE locks SET reason = @reason, expires_at = @expiresAt WHERE rowid = @rowid'),
       deleteLock: db.prepare('DELETE FROM locks WHERE database = ? AND mode = ?'),
       deleteLockRow: db.prepare('DELETE FROM locks WHERE database = ? AND mode = ? AND rowid = ?'),
-      locksOf: db.prepare<{ database: string, now: number }, LockRow>(`SELECT rowid, * FROM locks WHERE database = @database AND ${LIVE} ORDER BY mode`),
-      listFirst: db.prepare<{ now: number, limit: number }, LockRow>(`SELECT rowid, * FROM locks WHERE ${LIVE} ORDER BY database, mode LIMIT @limit`),
-      listAfter: db.prepare<{ now: number, limit: number, database: string, mode: string }, LockRow>(
+      locksOf: db.prepare<{ database: string, now: number }, SqliteLockRow>(`SELECT rowid, * FROM locks WHERE database = @database AND ${LIVE} ORDER BY mode`),
+      listFirst: db.prepare<{ now: number, limit: number }, SqliteLockRow>(`SELECT rowid, * FROM locks WHERE ${LIVE} ORDER BY database, mode LIMIT @limit`),
+      listAfter: db.prepare<{ now: number, limit: number, database: string, mode: string }, SqliteLockRow>(
         `SELECT rowid, * FROM locks WHERE (database, mode) > (@database, @mode) AND ${LIVE} ORDER BY database, mode LIMIT @limit`
       ),
-      expired: db.prepare<{ now: number }, LockRow & { expires_at: number }>('SELECT rowid, * FROM locks WHERE expires_at IS NOT NULL AND expires_at <= @now'),
+      expired: db.prepare<{ now: number }, SqliteLockRow & { expires_at: number }>('SELECT rowid, * FROM locks WHERE expires_at IS NOT NULL AND expires_at <= @now'),
       deleteExpired: db.prepare('DELETE FROM locks WHERE expires_at IS NOT NULL AND expires_at <= @now'),
-      live: db.prepare<{ now: number }, LockRow>(`SELECT rowid, * FROM locks WHERE ${LIVE}`),
+      live: db.prepare<{ now: number }, SqliteLockRow>(`SELECT rowid, * FROM locks WHERE ${LIVE}`),
       // Prepared once: it runs every pollInterval in every process.
       dataVersion: db.prepare('PRAGMA data_version').pluck(),
       liveRaw: db.prepare<{ now: number }, unknown[]>(`SELECT database, mode, expires_at, reason FROM locks WHERE ${LIVE}`).raw(),
@@ -130,7 +115,7 @@ export class SqliteLockStore implements LockStore {
       lastOldChange: db.prepare<[number], { version: number | null }>('SELECT max(version) AS version FROM lock_changes WHERE changed_at < ?'),
       pruneJournal: db.prepare('DELETE FROM lock_changes WHERE version <= ?'),
       changedDatabases: db.prepare<[number], { database: string }>('SELECT DISTINCT database FROM lock_changes WHERE version > ?'),
-      locksIn: db.prepare<{ databases: string, now: number }, LockRow>(
+      locksIn: db.prepare<{ databases: string, now: number }, SqliteLockRow>(
         `SELECT rowid, * FROM locks WHERE database IN (SELECT value FROM json_each(@databases)) AND ${LIVE}`
       ),
       upsertProcess: db.prepare(
@@ -187,7 +172,7 @@ export class SqliteLockStore implements LockStore {
         }
         this.stamp(input.audit, 'relocked', input.database, input.mode, reason)
         const row = { ...existing, reason, expires_at: expiresAt }
-        return { record: toRecord(row), created: false, version: this.currentVersion(), rowId: existing.rowid }
+        return { record: toLockRecord(row), created: false, version: this.currentVersion(), rowId: existing.rowid }
       }
       // An expired row is dead: replace it rather than refresh it.
       if (existing !== undefined) s.deleteLock.run(input.database, input.mode)
@@ -231,7 +216,7 @@ export class SqliteLockStore implements LockStore {
   }
 
   async locksOf (database: string, now: number): Promise<LockRecord[]> {
-    return this.statements.locksOf.all({ database, now }).map(toRecord)
+    return this.statements.locksOf.all({ database, now }).map(toLockRecord)
   }
 
   async list (options: { limit: number, after: { database: string, mode: LockMode } | null, now: number }): Promise<LockRecord[]> {
@@ -239,7 +224,7 @@ export class SqliteLockStore implements LockStore {
     const rows = after === null
       ? this.statements.listFirst.all({ now, limit })
       : this.statements.listAfter.all({ now, limit, database: after.database, mode: after.mode })
-    return rows.map(toRecord)
+    return rows.map(toLockRecord)
   }
 
   async purgeExpired (now: number): Promise<LockRecord[]> {
@@ -254,10 +239,10 @@ export class SqliteLockStore implements LockStore {
       // The audit trail learns of an expiry here, dated when the lock lifted.
       if (this.events !== null) {
         for (const row of expired) {
-          this.events.insert.run({ ...NO_ORIGIN, type: 'expired', database: row.database, mode: row.mode, reason: row.reason, at: row.expires_at, count: 1 })
+          this.events.insert.run(expiredEvent(toLockRecord(row), row.expires_at))
         }
       }
-      return expired.map(toRecord)
+      return expired.map(toLockRecord)
     }).immediate()
   }
 
@@ -301,7 +286,7 @@ export class SqliteLockStore implements LockStore {
   async snapshot (now: number): Promise<{ version: number, rows: LockRecord[] }> {
     return this.db.transaction(() => ({
       version: this.currentVersion(),
-      rows: this.statements.live.all({ now }).map(toRecord)
+      rows: this.statements.live.all({ now }).map(toLockRecord)
     })).deferred()
   }
 
@@ -334,7 +319,7 @@ export class SqliteLockStore implements LockStore {
       const databases = s.changedDatabases.all(version).map((row) => row.database)
       const rows = databases.length === 0
         ? []
-        : s.locksIn.all({ databases: JSON.stringify(databases), now }).map(toRecord)
+        : s.locksIn.all({ databases: JSON.stringify(databases), now }).map(toLockRecord)
       return { version: current, databases, rows }
     }).deferred()
   }
