@@ -91,6 +91,7 @@ function run (file, args, options) {
  * @property {boolean} [fsync] false for tests: no crash safety needed, much faster. Default true.
  * @property {number} [maxConnections] Default PostgreSQL's (100).
  * @property {string} [parentDir] where the temporary folder goes. Default the system temp folder.
+ * @property {string} [binaries] the `native` folder to run from. Default the platform package's, in node_modules.
  */
 
 /**
@@ -115,7 +116,7 @@ async function startPostgresServer (options = {}) {
   const asRoot = process.getuid?.() === 0
   /** @type {{ uid?: number, gid?: number }} */
   let user = {}
-  let native = nativeDir()
+  let native = options.binaries ?? nativeDir()
   if (asRoot) {
     user = serverUser()
     chmodSync(parent, 0o755)
@@ -199,4 +200,4 @@ async function startPostgresServer (options = {}) {
   return { url, startupMs: Math.round(performance.now() - startedAt), urlOf, query, stop, start, destroy }
 }
 
-module.exports = { startPostgresServer }
+module.exports = { startPostgresServer, nativeDir }
