@@ -33,6 +33,14 @@ export interface LockViewOptions {
   maxStaleness: number
 }
 
+function applyTo (
+  deleteUntil: Map<string, number>, writeLocks: Map<string, WriteLock>, database: string, mode: LockMode, expiresAt: number | null, reason: string | null
+): void {
+  const until = expiresAt ?? Infinity
+  if (mode === 'delete') deleteUntil.set(database, until)
+  else writeLocks.set(database, { until, reason })
+}
+
 function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
@@ -41,9 +49,11 @@ export class LockView {
   readonly processId = randomBytes(8).toString('hex')
   // Two flat maps rather than one object per database: a million delete locks cost a
   // string and a number each. Write locks are few and carry their reason for the 503 body.
+  // Replaced whole (never cleared and refilled) by a full reload, so a reload that fails half
+  // way leaves the previous complete view in place.
   /** Expiry of each database's delete lock, ms (Infinity: never). */
-  private readonly deleteUntil = new Map<string, number>()
-  private readonly writeLocks = new Map<string, WriteLock>()
+  private deleteUntil = new Map<string, number>()
+  private writeLocks = new Map<string, WriteLock>()
   private readonly inFlight = new Map<string, number>()
   private appliedVersion = 0
   /** performance.now() at the start of the last refresh that fully succeeded. */
@@ -56,6 +66,8 @@ export class LockView {
   private timer: NodeJS.Timeout | null = null
   private stopped = false
   private failing = false
+  /** The last read of the store failed: read it again, whatever hasChanged says. */
+  private readFailed = false
 
   constructor (private readonly options: LockViewOptions) {}
 
@@ -168,10 +180,22 @@ export class LockView {
   }
 
   private async refreshOnce (force: boolean, reportVersion: boolean): Promise<void> {
+    try {
+      await this.refreshSteps(force, reportVersion)
+    } catch (err) {
+      // Untrusted at once: the guard refreshes before every check, and fails closed while that fails.
+      this.freshAt = -Infinity
+      throw err
+    }
+  }
+
+  private async refreshSteps (force: boolean, reportVersion: boolean): Promise<void> {
     const startedAt = performance.now()
     const { store } = this.options
+    // hasChanged consumes the change it reports: after a failed read, read again regardless.
     const changed = await store.hasChanged()
-    if (force || changed) {
+    if (force || changed || this.readFailed) {
+      this.readFailed = true
       // A process that has applied nothing yet loads every live lock at once.
       const changes = this.appliedVersion === 0 ? null : await store.changesSince(this.appliedVersion, this.options.now())
       if (changes === null) {
@@ -184,6 +208,7 @@ export class LockView {
         for (const row of changes.rows) this.apply(row.database, row.mode, row.expiresAt, row.reason)
         this.appliedVersion = changes.version
       }
+      this.readFailed = false
     }
     const draining = this.drainingList().join('\n')
     const heartbeatDue = startedAt - this.lastReportAt >= this.options.heartbeatInterval
@@ -206,22 +231,32 @@ export class LockView {
     this.freshAt = startedAt
   }
 
-  /** Replaces the whole view with the store's live locks; returns the version read. */
+  /**
+   * Replaces the whole view with the store's live locks; returns the version read. The new
+   * maps are built aside and swapped in only when the read is complete.
+   */
   private async loadEverything (): Promise<number> {
     const { store } = this.options
-    this.deleteUntil.clear()
-    this.writeLocks.clear()
-    const apply = this.apply.bind(this)
-    if (store.visitLive !== undefined) return store.visitLive(this.options.now(), apply)
-    const snapshot = await store.snapshot(this.options.now())
-    for (const row of snapshot.rows) apply(row.database, row.mode, row.expiresAt, row.reason)
-    return snapshot.version
+    const deleteUntil = new Map<string, number>()
+    const writeLocks = new Map<string, WriteLock>()
+    const apply = (database: string, mode: LockMode, expiresAt: number | null, reason: string | null): void => {
+      applyTo(deleteUntil, writeLocks, database, mode, expiresAt, reason)
+    }
+    let version: number
+    if (store.visitLive !== undefined) {
+      version = await store.visitLive(this.options.now(), apply)
+    } else {
+      const snapshot = await store.snapshot(this.options.now())
+      for (const row of snapshot.rows) apply(row.database, row.mode, row.expiresAt, row.reason)
+      version = snapshot.version
+    }
+    this.deleteUntil = deleteUntil
+    this.writeLocks = writeLocks
+    return version
   }
 
   private apply (database: string, mode: LockMode, expiresAt: number | null, reason: string | null): void {
-    const until = expiresAt ?? Infinity
-    if (mode === 'delete') this.deleteUntil.set(database, until)
-    else this.writeLocks.set(database, { until, reason })
+    applyTo(this.deleteUntil, this.writeLocks, database, mode, expiresAt, reason)
   }
 
   /**
