@@ -86,6 +86,8 @@ export const ClientErrorCodes = {
   ALREADY_LOCKED: 'ALREADY_LOCKED',
   /** Reported to `onError`: a keep-alive found the lock gone (expired or unlocked) and took it again. */
   LOCK_LAPSED: 'LOCK_LAPSED',
+  /** `lock` was answered 200 without the lock asked for: it is not held, whatever the status says. */
+  LOCK_NOT_HELD: 'LOCK_NOT_HELD',
   /** A bad `createLockClient` option. */
   INVALID_OPTION: 'INVALID_OPTION'
 } as const
@@ -194,9 +196,16 @@ export function createLockClient (options: LockClientOptions): LockClient {
   }
 
   const client: LockClient = {
-    lock (database, lockOptions = {}) {
+    async lock (database, lockOptions = {}) {
       const { mode, reason, ttl } = lockOptions
-      return request<LockStatus>('POST', lockPath(database, 'lock'), { mode, reason, ttl })
+      const status = await request<LockStatus>('POST', lockPath(database, 'lock'), { mode, reason, ttl })
+      // A 200 is the promise that the lock is in force; a status without it is no such promise.
+      const wanted = mode ?? 'delete'
+      if (!status.locked || !status.locks.some((lock) => lock.mode === wanted)) {
+        throw new LockClientError(ClientErrorCodes.LOCK_NOT_HELD,
+          `the server answered the lock of ${database} without holding a ${wanted} lock; it is not locked. Retry the lock`, 200)
+      }
+      return status
     },
     unlock (database, unlockOptions = {}) {
       return request<LockStatus>('POST', lockPath(database, 'unlock'), { mode: unlockOptions.mode })

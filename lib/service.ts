@@ -110,6 +110,13 @@ export class LockService {
       // An operation that finished while we waited may have deleted the database.
       const still = await this.options.resolveDatabase(database)
       if (still === null || still === undefined || still.id !== database) throw new DatabaseNotFoundError(displayName(database))
+      // A concurrent request that created the row may have withdrawn it while we waited
+      // (its wait timed out): without a live row there is nothing to acknowledge.
+      const live = await this.usingStore('read locks', () => this.store.locksOf(database, this.options.now()))
+      if (!live.some((lock) => lock.mode === input.mode)) {
+        conflict = true
+        throw new LockConflictError(displayName(database), this.options.drainTimeout)
+      }
       keep = true
     } finally {
       if (!keep && result.created) await this.rollback(database, input.mode, result.rowId, stamp)

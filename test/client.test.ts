@@ -188,6 +188,21 @@ t.test('an error without a code (a crash, an unknown route) gets HTTP_<status>',
   t.same(paths, ['/api/locks/db/team%2Fprod/lock'], 'a path in server is kept, and the prefix follows it')
 })
 
+t.test('a 200 to lock without the lock asked for is LOCK_NOT_HELD; withLock runs nothing', async (t) => {
+  // What a server racing a withdrawn lock once answered: 200 with "locked": false.
+  const { url } = await httpServer(t, (_req, res) => json(res, 200, { database: 'prod', locked: false, locks: [] }))
+  const client = createLockClient({ server: url })
+  await t.rejects(client.lock('prod'), { code: ClientErrorCodes.LOCK_NOT_HELD, statusCode: 200, message: /not locked/ })
+  let ran = false
+  await t.rejects(client.withLock('prod', { mode: 'write' }, () => { ran = true }), { code: ClientErrorCodes.LOCK_NOT_HELD })
+  t.equal(ran, false, 'the work never ran without its lock')
+  // A status that holds only the other mode is no lock of the mode asked for either.
+  const { url: other } = await httpServer(t, (_req, res) => json(res, 200, {
+    database: 'prod', locked: true, locks: [{ mode: 'delete', reason: null, lockedBy: 'alice', lockedAt: '2026-11-24T00:00:00.000Z', expiresAt: null }]
+  }))
+  await t.rejects(createLockClient({ server: other }).lock('prod', { mode: 'write' }), { code: ClientErrorCodes.LOCK_NOT_HELD })
+})
+
 t.test('a bad server option is refused at once', async (t) => {
   t.throws(() => createLockClient({ server: 'localhost:3000' }), { code: ClientErrorCodes.INVALID_OPTION, message: /http:\/\/ or https:\/\// })
   t.throws(() => createLockClient({ server: 'not a url' }), { code: ClientErrorCodes.INVALID_OPTION, message: /must be a URL/ })

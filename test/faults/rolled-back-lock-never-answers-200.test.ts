@@ -1,0 +1,38 @@
+// Two lock requests and a rollback once gave 200 with "locked": false. Lock A created the
+// row and waited for a slow DELETE; lock B (same mode) only refreshed that row. A's wait
+// timed out and A rolled the row back; B's wait then saw nothing draining and answered
+// 200 with no lock, while the delete went on to succeed. A lock answers 200 only if its
+// row is live after the wait.
+import t from 'tap'
+import { SqliteLockStore } from '../../lib/store/sqlite/sqlite-store.js'
+import { tempDir } from '../helpers/app.js'
+import { databaseLock, hostOptions, newHost } from '../helpers/host.js'
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+t.test('a lock whose row was rolled back by a concurrent request answers 409, not 200 unlocked', async (t) => {
+  const store = new SqliteLockStore({ path: `${tempDir(t)}/locks.db` })
+  t.teardown(() => store.close())
+  const app = newHost(t)
+  await app.register(databaseLock, hostOptions(t, { store, drainTimeout: 300 }))
+  const gate: { release?: () => void } = {}
+  app.delete('/db/:name', async () => { await new Promise<void>((resolve) => { gate.release = resolve }); return { deleted: true } })
+  await app.ready()
+
+  const deleting = app.inject({ method: 'DELETE', url: '/db/prod' })
+  while (gate.release === undefined) await sleep(5)
+  const lockA = app.inject({ method: 'POST', url: '/v1/database/prod/lock', headers: { 'x-user': 'alice' }, payload: { reason: 'A' } })
+  // B arrives once A's row exists, and so only refreshes it.
+  while ((await store.locksOf('prod', Date.now())).length === 0) await sleep(5)
+  const lockB = app.inject({ method: 'POST', url: '/v1/database/prod/lock', headers: { 'x-user': 'alice' } })
+
+  const a = await lockA
+  t.equal(a.statusCode, 409, 'A timed out waiting for the delete and withdrew its lock')
+  const b = await lockB
+  gate.release?.()
+  t.not(b.statusCode, 200, `B is not acknowledged without a lock (got ${b.statusCode} ${b.body})`)
+  t.equal(b.statusCode, 409)
+  t.equal(b.json().code, 'LOCK_CONFLICT')
+  t.equal((await deleting).statusCode, 200, 'the delete, never refused, completes')
+  t.same(await store.locksOf('prod', Date.now()), [], 'no lock is left')
+})
