@@ -21,3 +21,20 @@ export function retryWhileBusy<T> (open: () => T, timeout: number): T {
     }
   }
 }
+
+/**
+ * Runs `attempt` until it succeeds or `budget` ms pass, pausing between BUSY errors without
+ * blocking the event loop: another connection's long write never freezes this process.
+ */
+export async function whenNotBusy<T> (attempt: () => T, budget: number): Promise<T> {
+  const deadline = Date.now() + budget
+  for (let pause = 1; ; pause = Math.min(pause * 2, 25)) {
+    try {
+      return attempt()
+    } catch (err) {
+      const left = deadline - Date.now()
+      if (!isBusy(err) || left <= 0) throw err
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)))
+    }
+  }
+}

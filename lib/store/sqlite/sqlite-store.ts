@@ -8,13 +8,17 @@ import type {
 } from '../../../types/index.js'
 import { StoreTooNewError } from '../../errors.js'
 import { type EventRow, type LockRow, expiredEvent, newLockRecord, toLockRecord, toStoredEvent } from '../rows.js'
-import { retryWhileBusy } from './sqlite-busy.js'
+import { retryWhileBusy, whenNotBusy } from './sqlite-busy.js'
 import { SQLITE_LATEST_VERSION, SQLITE_MIGRATIONS, type SqliteMigration } from './sqlite-migrations.js'
 
 export interface SqliteLockStoreOptions {
   /** File of the store; its folder is created when missing. */
   path: string
-  /** How long a write waits for another process's write, ms. Default 5000. */
+  /**
+   * How long a lock or unlock waits for another connection's write, ms. Default 5000. The
+   * wait never blocks the event loop; background writes (heartbeat, purge) wait far less,
+   * and the view goes stale (guarded requests fail closed) rather than freeze the process.
+   */
   busyTimeout?: number
   /** How long the change journal is kept, ms; a process further behind reloads everything. Default 10 min. */
   journalRetention?: number
@@ -28,6 +32,13 @@ interface SqliteLockRow extends LockRow {
   expires_at: number | null
 }
 
+/**
+ * How long a write made by a timer (heartbeat, purge, audit flush) waits for another
+ * connection's write, ms. Longer than any write of the plugin's own; a backup tool that holds
+ * the write lock longer makes the refresh fail, and the view un-fresh, instead.
+ */
+const BACKGROUND_BUSY_BUDGET = 250
+
 /** Journal entries past which a process reloads everything rather than replaying them. */
 const FULL_RELOAD_AFTER = 10_000
 
@@ -36,13 +47,13 @@ const LIVE = '(expires_at IS NULL OR expires_at > @now)'
 /** Opens `path`, refusing (and not touching) a file written by a newer version. */
 function openDatabase (path: string, busyTimeout: number, migrations: readonly SqliteMigration[]): Database.Database {
   mkdirSync(dirname(resolve(path)), { recursive: true })
-  const db = new Database(path, { timeout: busyTimeout })
+  // No busy handler: it would wait on the event loop. Writes retry asynchronously instead.
+  const db = new Database(path, { timeout: 0 })
   try {
     const latest = migrations.length === 0 ? 0 : migrations[migrations.length - 1].version
     // Read the version before any pragma that writes, so a newer file stays byte-for-byte as it was.
     const found = db.pragma('user_version', { simple: true }) as number
     if (found > latest) throw new StoreTooNewError(path, found, latest)
-    db.pragma(`busy_timeout = ${Math.trunc(busyTimeout)}`)
     retryWhileBusy(() => {
       db.pragma('journal_mode = WAL')
       db.pragma('synchronous = FULL')
@@ -72,6 +83,7 @@ export class SqliteLockStore implements LockStore {
   readonly path: string
   readonly db: Database.Database
   private readonly journalRetention: number
+  private readonly busyTimeout: number
   private lastDataVersion = -1
   private readonly statements
   private readonly events: {
@@ -83,7 +95,8 @@ export class SqliteLockStore implements LockStore {
   constructor (options: SqliteLockStoreOptions) {
     this.path = options.path
     this.journalRetention = options.journalRetention ?? 10 * 60_000
-    this.db = openDatabase(options.path, options.busyTimeout ?? 5000, options.migrations ?? SQLITE_MIGRATIONS)
+    this.busyTimeout = options.busyTimeout ?? 5000
+    this.db = openDatabase(options.path, this.busyTimeout, options.migrations ?? SQLITE_MIGRATIONS)
     const db = this.db
     this.statements = {
       getLock: db.prepare<[string, string], SqliteLockRow>('SELECT rowid, * FROM locks WHERE database = ? AND mode = ?'),
@@ -154,13 +167,23 @@ export class SqliteLockStore implements LockStore {
     }
   }
 
+  /** A write transaction, retried while another connection holds the write lock, for up to `budget` ms. */
+  private write<T> (work: () => T, budget = this.busyTimeout): Promise<T> {
+    return whenNotBusy(() => this.db.transaction(work).immediate(), budget)
+  }
+
+  /** A read transaction (WAL readers wait for nobody; retried briefly for the rare BUSY of a WAL reset). */
+  private read<T> (work: () => T): Promise<T> {
+    return whenNotBusy(() => this.db.transaction(work).deferred(), BACKGROUND_BUSY_BUDGET)
+  }
+
   private currentVersion (): number {
     return this.statements.version.get()?.version ?? 0
   }
 
   async acquire (input: AcquireInput): Promise<AcquireResult> {
     const s = this.statements
-    return this.db.transaction((): AcquireResult => {
+    return this.write((): AcquireResult => {
       const existing = s.getLock.get(input.database, input.mode)
       const live = existing !== undefined && (existing.expires_at === null || existing.expires_at > input.now)
       if (existing !== undefined && live) {
@@ -192,12 +215,12 @@ export class SqliteLockStore implements LockStore {
         version: this.currentVersion(),
         rowId: Number(info.lastInsertRowid)
       }
-    }).immediate()
+    })
   }
 
   async release (database: string, mode: LockMode, rowId?: number, audit?: AuditStamp): Promise<{ released: boolean, version: number }> {
     const s = this.statements
-    return this.db.transaction(() => {
+    return this.write(() => {
       const info = rowId === undefined
         ? s.deleteLock.run(database, mode)
         : s.deleteLockRow.run(database, mode, rowId)
@@ -206,7 +229,7 @@ export class SqliteLockStore implements LockStore {
         this.stamp(audit, 'unlocked', database, mode, null)
       }
       return { released: info.changes > 0, version: this.currentVersion() }
-    }).immediate()
+    })
   }
 
   /** Writes the audit event of a change inside the change's transaction: one commit, one fsync. */
@@ -229,7 +252,7 @@ export class SqliteLockStore implements LockStore {
 
   async purgeExpired (now: number): Promise<LockRecord[]> {
     const s = this.statements
-    return this.db.transaction(() => {
+    return this.write(() => {
       const at = Date.now()
       this.pruneJournal(at)
       const expired = s.expired.all({ now })
@@ -243,14 +266,14 @@ export class SqliteLockStore implements LockStore {
         }
       }
       return expired.map(toLockRecord)
-    }).immediate()
+    }, BACKGROUND_BUSY_BUDGET)
   }
 
   async appendEvents (events: LockEvent[]): Promise<void> {
     const insert = this.eventStatements().insert
-    this.db.transaction(() => {
+    await this.write(() => {
       for (const event of events) insert.run(event)
-    }).immediate()
+    }, BACKGROUND_BUSY_BUDGET)
   }
 
   async listEvents (options: { database: string, type: LockEventType | null, before: { at: number, id: number } | null, limit: number }): Promise<StoredLockEvent[]> {
@@ -266,7 +289,7 @@ export class SqliteLockStore implements LockStore {
 
   async pruneEvents (before: number): Promise<number> {
     const prune = this.eventStatements().prune
-    return this.db.transaction(() => prune.run(before).changes).immediate()
+    return this.write(() => prune.run(before).changes, BACKGROUND_BUSY_BUDGET)
   }
 
   private eventStatements (): NonNullable<SqliteLockStore['events']> {
@@ -284,20 +307,20 @@ export class SqliteLockStore implements LockStore {
   }
 
   async snapshot (now: number): Promise<{ version: number, rows: LockRecord[] }> {
-    return this.db.transaction(() => ({
+    return this.read(() => ({
       version: this.currentVersion(),
       rows: this.statements.live.all({ now }).map(toLockRecord)
-    })).deferred()
+    }))
   }
 
   async visitLive (now: number, visit: (database: string, mode: LockMode, expiresAt: number | null, reason: string | null) => void): Promise<number> {
-    return this.db.transaction(() => {
+    return this.read(() => {
       // Raw rows, no record objects: a million locks load without a million objects.
       for (const [database, mode, expiresAt, reason] of this.statements.liveRaw.iterate({ now }) as IterableIterator<[string, LockMode, number | null, string | null]>) {
         visit(database, mode, expiresAt, reason)
       }
       return this.currentVersion()
-    }).deferred()
+    })
   }
 
   async hasChanged (): Promise<boolean> {
@@ -310,7 +333,7 @@ export class SqliteLockStore implements LockStore {
 
   async changesSince (version: number, now: number): Promise<StoreChanges | null> {
     const s = this.statements
-    return this.db.transaction((): StoreChanges | null => {
+    return this.read((): StoreChanges | null => {
       const current = this.currentVersion()
       if (current === version) return { version, databases: [], rows: [] }
       const prunedThrough = s.prunedThrough.get()?.value ?? 0
@@ -321,41 +344,41 @@ export class SqliteLockStore implements LockStore {
         ? []
         : s.locksIn.all({ databases: JSON.stringify(databases), now }).map(toLockRecord)
       return { version: current, databases, rows }
-    }).deferred()
+    })
   }
 
   async report (report: ProcessReport): Promise<void> {
     const s = this.statements
-    this.db.transaction(() => {
+    await this.write(() => {
       s.upsertProcess.run(report)
       s.clearDraining.run(report.processId)
       for (const database of report.draining) s.addDraining.run(report.processId, database)
-    }).immediate()
+    }, BACKGROUND_BUSY_BUDGET)
   }
 
   async drainState (database: string, version: number, liveSince: number, exceptProcessId = ''): Promise<DrainState> {
     const s = this.statements
-    return this.db.transaction(() => ({
+    return this.read(() => ({
       lagging: s.lagging.get({ version, liveSince, except: exceptProcessId })?.n ?? 0,
       draining: s.drainingOn.get({ database, liveSince, except: exceptProcessId })?.n ?? 0
-    })).deferred()
+    }))
   }
 
   async forgetProcess (processId: string): Promise<void> {
     const s = this.statements
-    this.db.transaction(() => {
+    await this.write(() => {
       s.forgetProcess.run(processId)
       s.clearDraining.run(processId)
-    }).immediate()
+    })
   }
 
   async reapProcesses (before: number): Promise<number> {
     const s = this.statements
-    return this.db.transaction(() => {
+    return this.write(() => {
       const removed = s.reapProcesses.run(before).changes
       if (removed > 0) s.reapDraining.run()
       return removed
-    }).immediate()
+    }, BACKGROUND_BUSY_BUDGET)
   }
 
   async close (): Promise<void> {
