@@ -1,5 +1,5 @@
 // The embedded LockStore: one SQLite file shared by every process on the host.
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import type {
@@ -38,6 +38,29 @@ interface SqliteLockRow extends LockRow {
  * the write lock longer makes the refresh fail, and the view un-fresh, instead.
  */
 const BACKGROUND_BUSY_BUDGET = 250
+
+/** How often the poll checks that the path still names the open file, ms (every write checks too). */
+const FILE_CHECK_INTERVAL = 250
+
+/**
+ * The store's path no longer names the file this process opened: it was removed (the process
+ * would write to a file nobody else sees, lost at the next start) or replaced.
+ */
+export class LockStoreFileGoneError extends Error {
+  readonly code = 'LOCK_STORE_FILE_GONE'
+}
+
+interface FileIdentity { dev: number, ino: number }
+
+function identityOf (path: string): FileIdentity | null {
+  try {
+    const { dev, ino } = statSync(path)
+    return { dev, ino }
+  } catch (err) {
+    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') return null
+    throw err
+  }
+}
 
 /** Journal entries past which a process reloads everything rather than replaying them. */
 const FULL_RELOAD_AFTER = 10_000
@@ -84,6 +107,10 @@ export class SqliteLockStore implements LockStore {
   readonly db: Database.Database
   private readonly journalRetention: number
   private readonly busyTimeout: number
+  /** The file opened, or null for an in-memory database. */
+  private readonly identity: FileIdentity | null
+  private readonly filePath: string
+  private fileCheckedAt = 0
   private lastDataVersion = -1
   private readonly statements
   private readonly events: {
@@ -97,6 +124,9 @@ export class SqliteLockStore implements LockStore {
     this.journalRetention = options.journalRetention ?? 10 * 60_000
     this.busyTimeout = options.busyTimeout ?? 5000
     this.db = openDatabase(options.path, this.busyTimeout, options.migrations ?? SQLITE_MIGRATIONS)
+    // Resolved now: a later chdir must not make the check look elsewhere.
+    this.filePath = resolve(this.db.name)
+    this.identity = this.db.memory ? null : identityOf(this.filePath)
     const db = this.db
     this.statements = {
       getLock: db.prepare<[string, string], SqliteLockRow>('SELECT rowid, * FROM locks WHERE database = ? AND mode = ?'),
@@ -168,8 +198,23 @@ export class SqliteLockStore implements LockStore {
   }
 
   /** A write transaction, retried while another connection holds the write lock, for up to `budget` ms. */
-  private write<T> (work: () => T, budget = this.busyTimeout): Promise<T> {
+  private async write<T> (work: () => T, budget = this.busyTimeout): Promise<T> {
+    // Never acknowledge a write into a file that nobody else can see any more.
+    this.checkFile()
     return whenNotBusy(() => this.db.transaction(work).immediate(), budget)
+  }
+
+  /** Throws LockStoreFileGoneError unless the path still names the file this store opened. */
+  private checkFile (): void {
+    if (this.identity === null) return
+    const found = identityOf(this.filePath)
+    if (found === null || found.dev !== this.identity.dev || found.ino !== this.identity.ino) {
+      throw new LockStoreFileGoneError(
+        `the lock store file ${this.filePath} no longer names the file this process opened (${found === null ? 'removed' : 'replaced'}); ` +
+        'guarded requests and lock requests are refused until the same file is back. If it cannot be restored, ' +
+        'restart every process that shares the store and take the locks again (docs/consistency.md, "Fault paths")')
+    }
+    this.fileCheckedAt = Date.now()
   }
 
   /** A read transaction (WAL readers wait for nobody; retried briefly for the rare BUSY of a WAL reset). */
@@ -324,6 +369,7 @@ export class SqliteLockStore implements LockStore {
   }
 
   async hasChanged (): Promise<boolean> {
+    if (Date.now() - this.fileCheckedAt >= FILE_CHECK_INTERVAL) this.checkFile()
     // data_version moves when another connection commits; our own writes are applied directly.
     const dataVersion = this.statements.dataVersion.get() as number
     const changed = dataVersion !== this.lastDataVersion
