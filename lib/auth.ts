@@ -43,6 +43,13 @@ function fail (request: FastifyRequest, err: Error): Error {
   return state.failures.reduce((best, next) => rank(next) > rank(best) ? next : best)
 }
 
+/** Whether the request carries the configured admin key (compared in constant time). */
+export function presentsAdminKey (request: FastifyRequest, adminKey: string | null): boolean {
+  const header = request.headers['x-admin-key']
+  const presented = Array.isArray(header) ? header[0] : header
+  return adminKey !== null && presented !== undefined && safeEqual(presented, adminKey)
+}
+
 export function isAdmin (request: FastifyRequest): boolean {
   return states.get(request)?.admin === true
 }

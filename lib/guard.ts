@@ -5,8 +5,11 @@ import type {
 } from 'fastify'
 import type { ResolvedDatabase, RouteLockClass } from '../types/index.js'
 import {
-  DatabaseLockedError, DatabaseWriteLockedError, InvalidDatabaseNameError, InvalidOptionError, LockStoreUnavailableError
+  AuthenticationRequiredError, DatabaseLockedError, DatabaseWriteLockedError, InvalidDatabaseNameError, InvalidOptionError,
+  LockStoreUnavailableError
 } from './errors.js'
+import { presentsAdminKey } from './auth.js'
+import type { LockStore } from '../types/index.js'
 import { displayName } from './names.js'
 import { type AuditLog, originOf } from './audit.js'
 import type { ResolvedOptions } from './options.js'
@@ -40,7 +43,7 @@ export function classifyRoute (route: Pick<RouteOptions, 'method' | 'url' | 'con
 
 /** The database a guarded request passed the guard for; the handler wrapper counts it as in flight. */
 const kGuardedDatabase = Symbol('fastify-database-lock.database')
-type Guarded = FastifyRequest & { [kGuardedDatabase]: string | null }
+type Guarded = FastifyRequest & { [kGuardedDatabase]: ResolvedDatabase | null }
 
 function isThenable<T> (value: unknown): value is PromiseLike<T> {
   return value !== null && typeof value === 'object' && typeof (value as PromiseLike<T>).then === 'function'
@@ -50,35 +53,57 @@ function blocks (verdict: Verdict, kind: OperationKind): boolean {
   return (verdict.deleteLocked && kind === 'destructive') || verdict.write !== null
 }
 
-export function installGuard (fastify: FastifyInstance, options: ResolvedOptions, view: LockView, audit: AuditLog): void {
+export function installGuard (fastify: FastifyInstance, options: ResolvedOptions, view: LockView, audit: AuditLog, store: LockStore): void {
   const { param, prefix } = options
   fastify.decorateRequest(kGuardedDatabase, null)
 
-  /** The refusal for a blocked request; the audit trail learns who tried. */
-  async function refusal (request: FastifyRequest, name: string, database: string, routeClass: GuardedClass, verdict: Verdict): Promise<Error> {
-    const principal = await options.principal(request)
-    if (verdict.deleteLocked && routeClass !== 'write') {
-      audit.blocked(database, 'delete', null, originOf(request, principal ?? null))
+  /** Who locked it and why: read from the store, for the callers allowed to know (a refusal is rare). */
+  async function lockDetails (database: string, mode: 'delete' | 'write'): Promise<{ reason: string | null, lockedBy: string | null }> {
+    try {
+      const lock = (await store.locksOf(database, options.now())).find((candidate) => candidate.mode === mode)
+      return { reason: lock?.reason ?? null, lockedBy: lock?.lockedBy ?? null }
+    } catch {
+      // The refusal stands without its details.
+      return { reason: null, lockedBy: null }
+    }
+  }
+
+  /**
+   * The refusal for a blocked request; the audit trail learns who tried. Only callers who may
+   * read the lock's status (its owner, the admin key) learn its reason and who holds it; a
+   * caller with no credentials learns nothing, not even that the database is locked.
+   */
+  async function refusal (request: FastifyRequest, name: string, target: ResolvedDatabase, routeClass: GuardedClass, verdict: Verdict): Promise<Error> {
+    const database = target.id
+    const principal = (await options.principal(request)) ?? null
+    const admin = presentsAdminKey(request, options.adminKey)
+    const mode = verdict.deleteLocked && routeClass !== 'write' ? 'delete' : 'write'
+    audit.blocked(database, mode, mode === 'write' ? verdict.write?.reason ?? null : null, originOf(request, principal))
+    if (principal === null && !admin) return new AuthenticationRequiredError()
+    const details = admin || principal === target.owner ? await lockDetails(database, mode) : null
+    if (mode === 'delete') {
       return Object.assign(new DatabaseLockedError(displayName(database), `${prefix}/${encodeURIComponent(name)}/unlock`), {
         database,
-        operation: routeClass
+        operation: routeClass,
+        ...details
       })
     }
-    const write = verdict.write as NonNullable<Verdict['write']>
-    audit.blocked(database, 'write', write.reason, originOf(request, principal ?? null))
-    const seconds = Math.ceil((write.until - options.now()) / 1000)
+    const until = verdict.write?.until ?? options.now()
+    const seconds = Math.ceil((until - options.now()) / 1000)
     const retryAfter = Math.max(1, Math.min(seconds, options.maxRetryAfter))
-    return Object.assign(new DatabaseWriteLockedError(displayName(database), write.reason ?? 'maintenance', retryAfter), {
+    const shownReason = details === null ? 'maintenance' : details.reason ?? 'maintenance'
+    return Object.assign(new DatabaseWriteLockedError(displayName(database), shownReason, retryAfter), {
       database,
       operation: routeClass,
-      reason: write.reason,
+      ...details,
       retryAfter,
       headers: { 'retry-after': String(retryAfter) }
     })
   }
 
   /** Everything but the common case: a stale view, a lock. */
-  async function slowPath (request: FastifyRequest, name: string, database: string, routeClass: GuardedClass, kind: OperationKind): Promise<void> {
+  async function slowPath (request: FastifyRequest, name: string, target: ResolvedDatabase, routeClass: GuardedClass, kind: OperationKind): Promise<void> {
+    const database = target.id
     if (!view.isFresh()) {
       try {
         await view.refresh(true)
@@ -91,9 +116,9 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
         throw new LockStoreUnavailableError()
       }
     }
-    const verdict = view.check(database)
-    if (blocks(verdict, kind)) throw await refusal(request, name, database, routeClass, verdict)
-    ;(request as Guarded)[kGuardedDatabase] = database
+    const verdict = view.check(target.id)
+    if (blocks(verdict, kind)) throw await refusal(request, name, target, routeClass, verdict)
+    ;(request as Guarded)[kGuardedDatabase] = target
   }
 
   function guardFor (routeClass: GuardedClass): preHandlerHookHandler {
@@ -104,10 +129,10 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
       if (target === null || target === undefined) return done()
       // The common case costs two Map lookups: a fresh view and no lock on this database.
       if (view.isFresh() && !blocks(view.check(target.id), kind)) {
-        (request as Guarded)[kGuardedDatabase] = target.id
+        (request as Guarded)[kGuardedDatabase] = target
         return done()
       }
-      slowPath(request, name, target.id, routeClass, kind).then(() => done(), done)
+      slowPath(request, name, target, routeClass, kind).then(() => done(), done)
     }
 
     // Callback style, so that a host whose resolveDatabase answers synchronously pays no promise.
@@ -138,12 +163,13 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
   function trackHandler (handler: RouteHandlerMethod, routeClass: GuardedClass): RouteHandlerMethod {
     const kind: OperationKind = routeClass === 'write' ? 'write' : 'destructive'
     return function trackedHandler (this: FastifyInstance, request, reply) {
-      const database = (request as Guarded)[kGuardedDatabase]
-      if (database === null) return handler.call(this, request, reply)
+      const target = (request as Guarded)[kGuardedDatabase]
+      if (target === null) return handler.call(this, request, reply)
+      const database = target.id
       const verdict = view.check(database)
       if (blocks(verdict, kind)) {
         const name = (request.params as Record<string, string | undefined>)[param] ?? database
-        return refusal(request, name, database, routeClass, verdict).then((err) => { throw err })
+        return refusal(request, name, target, routeClass, verdict).then((err) => { throw err })
       }
       view.enter(database, kind)
       const leave = (): void => { view.leave(database, kind) }

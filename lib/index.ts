@@ -54,7 +54,7 @@ async function databaseLockPlugin (fastify: FastifyInstance, rawOptions: Databas
 
   if (!fastify.hasDecorator('auth')) await fastify.register(fastifyAuth)
   registerRoutes(fastify, options, service, createStrategies(options, service))
-  installGuard(fastify, options, view, audit)
+  installGuard(fastify, options, view, audit, store)
   fastify.decorate('databaseLock', createDecorator(service))
 
   // Expired locks never block (the view compares expiry on every check); this only tidies the store.

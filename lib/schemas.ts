@@ -83,7 +83,8 @@ export const RefusalSchema = Type.Object({
   message: Type.String(),
   database: Type.Optional(Type.String()),
   operation: Type.Optional(Type.String()),
-  reason: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  reason: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'Why the lock is held: only to its owner and the admin key' })),
+  lockedBy: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'Who took the lock: only to its owner and the admin key' })),
   retryAfter: Type.Optional(Type.Integer())
 })
 

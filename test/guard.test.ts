@@ -3,6 +3,9 @@ import t from 'tap'
 import { classifyRoute } from '../lib/guard.js'
 import { databaseLock, hostOptions, newHost } from './helpers/host.js'
 
+// A caller who is not the owner: refused without details (a caller with no credentials gets 401).
+const STRANGER = { 'x-user': 'bob' }
+
 const ok = async () => ({ ok: true })
 
 t.test('classification by config, then by method and the database param', async (t) => {
@@ -33,8 +36,8 @@ t.test('registered in a child scope, it guards only that scope', async (t) => {
   app.delete('/outside/:name', ok)
   await app.ready()
   t.equal((await app.inject({ method: 'POST', url: '/v1/database/prod/lock', headers: { 'x-user': 'alice' } })).statusCode, 200)
-  t.equal((await app.inject({ method: 'DELETE', url: '/inside/prod' })).statusCode, 403)
-  t.equal((await app.inject({ method: 'DELETE', url: '/outside/prod' })).statusCode, 200, 'a sibling scope is not guarded')
+  t.equal((await app.inject({ method: 'DELETE', url: '/inside/prod', headers: STRANGER })).statusCode, 403)
+  t.equal((await app.inject({ method: 'DELETE', url: '/outside/prod', headers: STRANGER })).statusCode, 200, 'a sibling scope is not guarded')
 })
 
 t.test('routes registered before the plugin are not guarded; after it they are', async (t) => {
@@ -44,8 +47,8 @@ t.test('routes registered before the plugin are not guarded; after it they are',
   app.delete('/late/:name', ok)
   await app.ready()
   await app.databaseLock.lock('prod')
-  t.equal((await app.inject({ method: 'DELETE', url: '/early/prod' })).statusCode, 200)
-  t.equal((await app.inject({ method: 'DELETE', url: '/late/prod' })).statusCode, 403)
+  t.equal((await app.inject({ method: 'DELETE', url: '/early/prod', headers: STRANGER })).statusCode, 200)
+  t.equal((await app.inject({ method: 'DELETE', url: '/late/prod', headers: STRANGER })).statusCode, 403)
 })
 
 t.test('config.databaseLock false is never guarded; reset works on any method', async (t) => {
@@ -59,17 +62,17 @@ t.test('config.databaseLock false is never guarded; reset works on any method', 
   app.post('/db/:name', ok)
   await app.ready()
   await app.databaseLock.lock('prod', { reason: 'prod', by: 'ops' })
-  t.equal((await app.inject({ method: 'DELETE', url: '/db/prod/cache' })).statusCode, 200, 'opted out')
+  t.equal((await app.inject({ method: 'DELETE', url: '/db/prod/cache', headers: STRANGER })).statusCode, 200, 'opted out')
   for (const method of ['POST', 'PUT', 'PATCH', 'DELETE'] as const) {
-    const res = await app.inject({ method, url: `/${method.toLowerCase()}-reset/prod` })
+    const res = await app.inject({ method, url: `/${method.toLowerCase()}-reset/prod`, headers: STRANGER })
     t.equal(res.statusCode, 403, `${method} reset refused`)
     t.equal(res.json().operation, 'reset')
   }
-  t.equal((await app.inject({ method: 'GET', url: '/db/prod' })).statusCode, 200, 'reads pass')
-  t.equal((await app.inject({ method: 'POST', url: '/db/prod' })).statusCode, 200, 'writes pass a delete lock')
-  t.equal((await app.inject({ method: 'DELETE', url: '/post-reset/stage' })).statusCode, 404, 'another database is not affected (route 404 is the method mismatch)')
-  t.equal((await app.inject({ method: 'POST', url: '/post-reset/stage' })).statusCode, 200, 'another database is not affected')
-  t.equal((await app.inject({ method: 'POST', url: '/post-reset/unknown' })).statusCode, 200, 'an unknown database has no lock; the route answers')
+  t.equal((await app.inject({ method: 'GET', url: '/db/prod', headers: STRANGER })).statusCode, 200, 'reads pass')
+  t.equal((await app.inject({ method: 'POST', url: '/db/prod', headers: STRANGER })).statusCode, 200, 'writes pass a delete lock')
+  t.equal((await app.inject({ method: 'DELETE', url: '/post-reset/stage', headers: STRANGER })).statusCode, 404, 'another database is not affected (route 404 is the method mismatch)')
+  t.equal((await app.inject({ method: 'POST', url: '/post-reset/stage', headers: STRANGER })).statusCode, 200, 'another database is not affected')
+  t.equal((await app.inject({ method: 'POST', url: '/post-reset/unknown', headers: STRANGER })).statusCode, 200, 'an unknown database has no lock; the route answers')
 })
 
 t.test('a route marked for the guard without the database param fails at start', async (t) => {
@@ -84,7 +87,7 @@ t.test('the param option names the database parameter', async (t) => {
   app.delete('/api/databases/:db', ok)
   await app.ready()
   t.equal((await app.inject({ method: 'POST', url: '/api/databases/prod/lock', headers: { 'x-user': 'alice' } })).statusCode, 200)
-  const res = await app.inject({ method: 'DELETE', url: '/api/databases/prod' })
+  const res = await app.inject({ method: 'DELETE', url: '/api/databases/prod', headers: STRANGER })
   t.equal(res.statusCode, 403)
   t.match(res.json().message, /POST \/api\/databases\/prod\/unlock/)
 })
@@ -96,11 +99,11 @@ t.test('the guard runs after the host\'s own preHandlers', async (t) => {
   await app.register(databaseLock, hostOptions(t))
   app.delete('/db/:name', { preHandler: async () => { order.push('route') } }, async () => { order.push('handler'); return { ok: true } })
   await app.ready()
-  await app.inject({ method: 'DELETE', url: '/db/prod' })
+  await app.inject({ method: 'DELETE', url: '/db/prod', headers: STRANGER })
   t.same(order, ['host', 'route', 'handler'])
   await app.databaseLock.lock('prod')
   order.length = 0
-  t.equal((await app.inject({ method: 'DELETE', url: '/db/prod' })).statusCode, 403)
+  t.equal((await app.inject({ method: 'DELETE', url: '/db/prod', headers: STRANGER })).statusCode, 403)
   t.same(order, ['host', 'route'], 'host hooks ran first; the guard stopped the handler')
 })
 

@@ -31,6 +31,7 @@ t.test('a write lock answers every guarded write with 503 and Retry-After', asyn
       database: 'prod',
       operation,
       reason: 'restore',
+      lockedBy: 'alice',
       retryAfter: 300
     })
   }

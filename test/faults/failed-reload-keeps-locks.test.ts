@@ -43,13 +43,13 @@ t.test('a failed full reload never lets a delete through', async (t) => {
   app.delete('/db/:name', async () => { deleted++; return { deleted: true } })
   await app.ready()
   await app.databaseLock.lock('prod')
-  t.equal((await app.inject({ method: 'DELETE', url: '/db/prod' })).statusCode, 403, 'locked')
+  t.equal((await app.inject({ method: 'DELETE', url: '/db/prod', headers: { 'x-user': 'bob' } })).statusCode, 403, 'locked')
 
   store.failing = true
   const statuses = new Map<number, number>()
   const until = Date.now() + 1500
   while (Date.now() < until) {
-    const { statusCode } = await app.inject({ method: 'DELETE', url: '/db/prod' })
+    const { statusCode } = await app.inject({ method: 'DELETE', url: '/db/prod', headers: { 'x-user': 'bob' } })
     statuses.set(statusCode, (statuses.get(statusCode) ?? 0) + 1)
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
@@ -61,7 +61,7 @@ t.test('a failed full reload never lets a delete through', async (t) => {
   await app.databaseLock.status('prod')
   let recovered = false
   for (let i = 0; i < 100 && !recovered; i++) {
-    recovered = (await app.inject({ method: 'DELETE', url: '/db/prod' })).statusCode === 403
+    recovered = (await app.inject({ method: 'DELETE', url: '/db/prod', headers: { 'x-user': 'bob' } })).statusCode === 403
     if (!recovered) await new Promise((resolve) => setTimeout(resolve, 10))
   }
   t.ok(recovered, 'once the store answers again, the lock is enforced from a complete view')

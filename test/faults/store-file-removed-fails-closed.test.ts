@@ -44,7 +44,7 @@ t.test('rm of the store file: guarded deletes and lock requests fail closed, one
   const path = `${tempDir(t)}/locks.db`
   const { app, lines } = await hostOn(t, path)
   await app.databaseLock.lock('prod')
-  const del = async () => (await app.inject({ method: 'DELETE', url: '/db/prod' })).statusCode
+  const del = async () => (await app.inject({ method: 'DELETE', url: '/db/prod', headers: { 'x-user': 'bob' } })).statusCode
   const lock = async () => (await app.inject({ method: 'POST', url: '/v1/database/stage/lock', headers: { 'x-user': 'alice' } })).statusCode
   t.equal(await del(), 403)
 
@@ -65,7 +65,7 @@ t.test('the same file moved away and back: the process recovers by itself', asyn
   const path = `${tempDir(t)}/locks.db`
   const { app } = await hostOn(t, path)
   await app.databaseLock.lock('prod')
-  const del = async () => (await app.inject({ method: 'DELETE', url: '/db/prod' })).statusCode
+  const del = async () => (await app.inject({ method: 'DELETE', url: '/db/prod', headers: { 'x-user': 'bob' } })).statusCode
   for (const suffix of SUFFIXES) renameSync(path + suffix, `${path}.moved${suffix}`)
   t.not(await answersWithin(del, 503, 1500), null, 'moved away: refused')
   for (const suffix of SUFFIXES) renameSync(`${path}.moved${suffix}`, path + suffix)

@@ -70,8 +70,8 @@ const LIVE = '(expires_at IS NULL OR expires_at > @now)'
 /** Opens `path`, refusing (and not touching) a file written by a newer version. */
 function openDatabase (path: string, busyTimeout: number, migrations: readonly SqliteMigration[]): Database.Database {
   mkdirSync(dirname(resolve(path)), { recursive: true })
-  // No busy handler: it would wait on the event loop. Writes retry asynchronously instead.
-  const db = new Database(path, { timeout: 0 })
+  // Opening is synchronous anyway (start-up, before serving): the busy handler may wait here.
+  const db = new Database(path, { timeout: busyTimeout })
   try {
     const latest = migrations.length === 0 ? 0 : migrations[migrations.length - 1].version
     // Read the version before any pragma that writes, so a newer file stays byte-for-byte as it was.
@@ -82,6 +82,8 @@ function openDatabase (path: string, busyTimeout: number, migrations: readonly S
       db.pragma('synchronous = FULL')
       migrate(db, path, migrations, latest)
     }, busyTimeout)
+    // From now on no busy handler: it would wait on the event loop. Calls retry asynchronously.
+    db.pragma('busy_timeout = 0')
     return db
   } catch (err) {
     db.close()
