@@ -5,22 +5,27 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { AuditStamp, LockEvent, LockMode, LockRecord, LockStore } from '../types/index.js'
 import { NO_ORIGIN, expiredEvent } from './store/rows.js'
 
-/** Who did it and through which request; null fields for programs and timers. */
+/**
+ * Who did it, through which request (null fields for programs and timers), and who owned the
+ * database then: only that owner (and the admin key) may read the event later.
+ */
 export interface EventOrigin {
   principal: string | null
   requestId: string | null
   client: string | null
   route: string | null
+  owner: string | null
 }
 
 export const PROGRAM_ORIGIN: EventOrigin = NO_ORIGIN
 
-export function originOf (request: FastifyRequest, principal: string | null): EventOrigin {
+export function originOf (request: FastifyRequest, principal: string | null, owner: string | null): EventOrigin {
   return {
     principal,
     requestId: String(request.id),
     client: request.ip ?? null,
-    route: `${request.method} ${request.routeOptions.url ?? request.url}`
+    route: `${request.method} ${request.routeOptions.url ?? request.url}`,
+    owner
   }
 }
 

@@ -1,6 +1,6 @@
 // `fastify.databaseLock`: the operations of the routes for programs. Input is checked with
 // the routes' own compiled schemas, so a program gets the same 400 a request would.
-import type { DatabaseLockDecorator } from '../types/index.js'
+import type { DatabaseLockDecorator, ResolvedDatabase } from '../types/index.js'
 import { PROGRAM_ORIGIN, type EventOrigin } from './audit.js'
 import { DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT } from './limits.js'
 import { EventsQuery, ListQuery, LockBody, UnlockBody } from './schemas.js'
@@ -12,8 +12,8 @@ const checkUnlock = strictChecker(UnlockBody, 'options')
 const checkEvents = strictChecker(EventsQuery, 'options')
 const checkList = strictChecker(ListQuery, 'options')
 
-function programOrigin (by: string): EventOrigin {
-  return { ...PROGRAM_ORIGIN, principal: by }
+function programOrigin (by: string, target: ResolvedDatabase): EventOrigin {
+  return { ...PROGRAM_ORIGIN, principal: by, owner: target.owner }
 }
 
 export function createDecorator (service: LockService): DatabaseLockDecorator {
@@ -22,15 +22,17 @@ export function createDecorator (service: LockService): DatabaseLockDecorator {
       const { mode = 'delete', reason, ttl } = checkLock({ mode: options.mode, reason: options.reason, ttl: options.ttl })
       const target = await service.resolve(database)
       const by = options.by ?? 'program'
-      return service.lock(target, { mode, reason, ttl, by }, programOrigin(by))
+      return service.lock(target, { mode, reason, ttl, by }, programOrigin(by, target))
     },
     async unlock (database, options = {}) {
       const { mode = 'delete' } = checkUnlock({ mode: options.mode })
-      return service.unlock(await service.resolve(database), mode, programOrigin(options.by ?? 'program'))
+      const target = await service.resolve(database)
+      return service.unlock(target, mode, programOrigin(options.by ?? 'program', target))
     },
     async events (database, options = {}) {
       const { type, limit = DEFAULT_EVENTS_LIMIT, cursor } = checkEvents({ type: options.type, limit: options.limit, cursor: options.cursor })
-      return service.events(await service.resolve(database), type ?? null, limit, cursor)
+      // A program reads the whole trail, as the admin key does.
+      return service.events(await service.resolve(database), type ?? null, limit, cursor, null)
     },
     async status (database) {
       return service.status(await service.resolve(database))

@@ -78,7 +78,7 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
     const principal = (await options.principal(request)) ?? null
     const admin = presentsAdminKey(request, options.adminKey)
     const mode = verdict.deleteLocked && routeClass !== 'write' ? 'delete' : 'write'
-    audit.blocked(database, mode, mode === 'write' ? verdict.write?.reason ?? null : null, originOf(request, principal))
+    audit.blocked(database, mode, mode === 'write' ? verdict.write?.reason ?? null : null, originOf(request, principal, target.owner))
     if (principal === null && !admin) return new AuthenticationRequiredError()
     const details = admin || principal === target.owner ? await lockDetails(database, mode) : null
     if (mode === 'delete') {

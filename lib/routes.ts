@@ -49,9 +49,9 @@ export function registerRoutes (host: FastifyInstance, options: ResolvedOptions,
   }
 
   /** Who acts, as recorded in `lockedBy` and the audit trail. */
-  async function originFor (request: FastifyRequest): Promise<EventOrigin> {
+  async function originFor (request: FastifyRequest, target: ResolvedDatabase): Promise<EventOrigin> {
     const principal = isAdmin(request) ? null : await options.principal(request)
-    return originOf(request, principal ?? ADMIN_PRINCIPAL)
+    return originOf(request, principal ?? ADMIN_PRINCIPAL, target.owner)
   }
 
   const paramsSchema = param === 'name' ? DatabaseParams : { type: 'object', properties: { [param]: { type: 'string' } } }
@@ -67,7 +67,7 @@ export function registerRoutes (host: FastifyInstance, options: ResolvedOptions,
   }, ownerOrAdmin), async (request) => {
     const body = request.body ?? {}
     const target = await targetOf(request)
-    const origin = await originFor(request)
+    const origin = await originFor(request, target)
     return service.lock(target, {
       mode: body.mode ?? 'delete',
       reason: body.reason,
@@ -84,7 +84,8 @@ export function registerRoutes (host: FastifyInstance, options: ResolvedOptions,
     response: { 200: LockStatusSchema, ...errorResponses }
   }, ownerOrAdmin), async (request) => {
     const body = request.body ?? {}
-    return service.unlock(await targetOf(request), body.mode ?? 'delete', await originFor(request))
+    const target = await targetOf(request)
+    return service.unlock(target, body.mode ?? 'delete', await originFor(request, target))
   })
 
   fastify.get(`${path}/events`, routeOptions({
@@ -103,7 +104,9 @@ export function registerRoutes (host: FastifyInstance, options: ResolvedOptions,
       if (!(err instanceof DatabaseNotFoundError) || !isAdmin(request)) throw err
       target = { id: databaseName(request, param), owner: '' }
     }
-    return service.events(target, query.type ?? null, query.limit ?? DEFAULT_EVENTS_LIMIT, query.cursor)
+    // The admin key reads the whole trail; anybody else only what happened while they owned the name.
+    const reader = isAdmin(request) ? null : (await options.principal(request)) ?? ''
+    return service.events(target, query.type ?? null, query.limit ?? DEFAULT_EVENTS_LIMIT, query.cursor, reader)
   })
 
   fastify.get(path, routeOptions({

@@ -155,11 +155,12 @@ export class LockService {
     return { database: target.id, locked: rows.length > 0, locks: rows.map(toInfo) }
   }
 
-  async events (target: ResolvedDatabase, type: LockEventType | null, limit: number, cursor: string | undefined): Promise<LockEventPage> {
+  /** One page of the trail; with `owner`, only the events from while that principal owned the database. */
+  async events (target: ResolvedDatabase, type: LockEventType | null, limit: number, cursor: string | undefined, owner: string | null): Promise<LockEventPage> {
     if (typeof this.store.listEvents !== 'function') return { events: [], nextCursor: null }
     const before = cursor === undefined ? null : decodeEventCursor(cursor)
     const listEvents = this.store.listEvents.bind(this.store)
-    const rows = await this.usingStore('read audit events', () => listEvents({ database: target.id, type, before, limit: limit + 1 }))
+    const rows = await this.usingStore('read audit events', () => listEvents({ database: target.id, type, before, limit: limit + 1, owner }))
     const page = rows.slice(0, limit)
     return {
       events: page.map((row) => ({ ...row, at: new Date(row.at).toISOString() })),

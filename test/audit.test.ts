@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import Database from 'better-sqlite3'
 import t from 'tap'
-import { SQLITE_MIGRATIONS } from '../lib/store/sqlite/sqlite-migrations.js'
+import { SQLITE_LATEST_VERSION, SQLITE_MIGRATIONS } from '../lib/store/sqlite/sqlite-migrations.js'
 import { SqliteLockStore } from '../lib/store/sqlite/sqlite-store.js'
 import { ADMIN_KEY, createDatabases, fakeClock, startDemo, tempDir, type DemoHandle } from './helpers/app.js'
 import { lockFile } from './helpers/store.js'
@@ -169,12 +169,12 @@ t.test('upgrading a store file from the previous schema keeps its locks; the old
   await old.close()
 
   const upgraded = new SqliteLockStore({ path })
-  t.equal(upgraded.db.pragma('user_version', { simple: true }), 2)
+  t.equal(upgraded.db.pragma('user_version', { simple: true }), SQLITE_LATEST_VERSION)
   t.match(await upgraded.locksOf('prod', 2000), [{ database: 'prod', mode: 'delete', reason: 'kept', lockedBy: 'alice', lockedAt: 1000 }])
-  await upgraded.appendEvents([{ type: 'locked', database: 'prod', mode: 'delete', principal: 'alice', reason: 'kept', requestId: null, client: null, route: null, at: 1000, count: 1 }])
+  await upgraded.appendEvents([{ type: 'locked', database: 'prod', mode: 'delete', principal: 'alice', reason: 'kept', requestId: null, client: null, route: null, owner: 'alice', at: 1000, count: 1 }])
   await upgraded.close()
 
   const before = createHash('sha256').update(readFileSync(path)).digest('hex')
-  t.throws(() => new SqliteLockStore({ path, migrations: v1 }), { code: 'LOCK_STORE_TOO_NEW', message: /schema version 2, newer than .* \(1\)/ })
+  t.throws(() => new SqliteLockStore({ path, migrations: v1 }), { code: 'LOCK_STORE_TOO_NEW', message: new RegExp(`schema version ${SQLITE_LATEST_VERSION}, newer than .* \\(1\\)`) })
   t.equal(createHash('sha256').update(readFileSync(path)).digest('hex'), before, 'the new file is untouched by the old code')
 })

@@ -93,6 +93,8 @@ export interface AuditStamp {
   requestId: string | null
   client: string | null
   route: string | null
+  /** Who owned the database then: only they (and the admin key) may read the event. Also kept on a new lock row. */
+  owner: string | null
   /** Milliseconds since the epoch. */
   at: number
 }
@@ -147,6 +149,8 @@ export interface LockEvent {
   client: string | null
   /** Method and URL pattern, e.g. `DELETE /v1/database/:name`. */
   route: string | null
+  /** Who owned the database when it happened (null: unknown, before schema version 3). */
+  owner: string | null
   /** Milliseconds since the epoch. */
   at: number
   count: number
@@ -196,7 +200,8 @@ export interface LockStore {
   /** Audit trail (optional: a store without it has no events route data). Appends in one transaction. */
   appendEvents?(events: LockEvent[]): Promise<void>
   /** Newest first (by `at`, then `id`), strictly after the `before` position when given. */
-  listEvents?(options: { database: string, type: LockEventType | null, before: { at: number, id: number } | null, limit: number }): Promise<StoredLockEvent[]>
+  /** With `owner`, only the events from while that principal owned the database; null: every event. */
+  listEvents?(options: { database: string, type: LockEventType | null, before: { at: number, id: number } | null, limit: number, owner: string | null }): Promise<StoredLockEvent[]>
   /** Removes events older than `before`; returns how many. */
   pruneEvents?(before: number): Promise<number>
 }

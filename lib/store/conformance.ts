@@ -365,7 +365,7 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
       t.fail('the store keeps no audit events')
       return
     }
-    const origin = { principal: 'alice', requestId: 'req-1', client: '127.0.0.1', route: 'POST /v1/database/:name/lock' }
+    const origin = { principal: 'alice', requestId: 'req-1', client: '127.0.0.1', route: 'POST /v1/database/:name/lock', owner: 'alice' }
     await store.appendEvents([
       { ...origin, type: 'locked', database: 'prod', mode: 'delete', reason: 'r', at: T0, count: 1 },
       { ...origin, type: 'blocked', database: 'prod', mode: 'delete', reason: 'r', at: T0 + 2000, count: 7 },
@@ -373,25 +373,43 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     ])
     await store.appendEvents([{ ...origin, type: 'unlocked', database: 'prod', mode: 'delete', reason: null, at: T0 + 1000, count: 1 }])
     await store.appendEvents([])
-    const all = await store.listEvents({ database: 'prod', type: null, before: null, limit: 10 })
+    const all = await store.listEvents({ database: 'prod', type: null, before: null, limit: 10, owner: null })
     t.same(all.map((event) => [event.type, event.at]), [['blocked', T0 + 2000], ['unlocked', T0 + 1000], ['locked', T0]], 'newest first, by time')
     t.match(all[0], { ...origin, database: 'prod', mode: 'delete', reason: 'r', count: 7 })
     t.equal(typeof all[0].id, 'number')
-    t.same((await store.listEvents({ database: 'prod', type: 'locked', before: null, limit: 10 })).map((event) => event.type), ['locked'])
-    const first = await store.listEvents({ database: 'prod', type: null, before: null, limit: 2 })
+    t.same((await store.listEvents({ database: 'prod', type: 'locked', before: null, limit: 10, owner: null })).map((event) => event.type), ['locked'])
+    const first = await store.listEvents({ database: 'prod', type: null, before: null, limit: 2, owner: null })
     const last = first[first.length - 1]
-    const rest = await store.listEvents({ database: 'prod', type: null, before: { at: last.at, id: last.id }, limit: 2 })
+    const rest = await store.listEvents({ database: 'prod', type: null, before: { at: last.at, id: last.id }, limit: 2, owner: null })
     t.same([...first, ...rest].map((event) => event.id), all.map((event) => event.id), 'pages join up')
     t.equal(await store.pruneEvents(T0 + 1000), 1, 'events older than the bound go')
-    t.same((await store.listEvents({ database: 'prod', type: null, before: null, limit: 10 })).map((event) => event.type), ['blocked', 'unlocked'])
+    t.same((await store.listEvents({ database: 'prod', type: null, before: null, limit: 10, owner: null })).map((event) => event.type), ['blocked', 'unlocked'])
   })
 
   t.test('purgeExpired writes an expired event dated when each lock lifted', async (t) => {
     const store = await (await fixture(t)).open()
     await store.acquire(input('prod', { mode: 'write', reason: 'restore', expiresAt: T0 + 500 }))
     t.equal((await store.purgeExpired(T0 + 1000)).length, 1)
-    const events = await store.listEvents?.({ database: 'prod', type: 'expired', before: null, limit: 10 })
+    const events = await store.listEvents?.({ database: 'prod', type: 'expired', before: null, limit: 10, owner: null })
     t.match(events, [{ type: 'expired', database: 'prod', mode: 'write', reason: 'restore', principal: null, at: T0 + 500, count: 1 }])
+  })
+
+  t.test('events carry the owner of their time; a reader given an owner sees only those', async (t) => {
+    const store = await (await fixture(t)).open()
+    if (store.appendEvents === undefined || store.listEvents === undefined) {
+      t.fail('the store keeps no audit events')
+      return
+    }
+    const stamp = (owner: string) => ({ principal: owner, requestId: null, client: null, route: null, owner, at: T0 })
+    // alice's database, locked with an expiry and deleted; then bob re-creates the name.
+    await store.acquire(input('shared', { lockedBy: 'alice', expiresAt: T0 + 500, audit: stamp('alice') }))
+    await store.purgeExpired(T0 + 1000)
+    await store.appendEvents([{ ...stamp('bob'), type: 'blocked', database: 'shared', mode: 'delete', reason: null, at: T0 + 2000, count: 1 }])
+    const list = (owner: string | null) => store.listEvents?.({ database: 'shared', type: null, before: null, limit: 10, owner })
+    t.same((await list('alice'))?.map((event) => event.type), ['expired', 'locked'], 'alice sees her time, the expiry included')
+    t.same((await list('bob'))?.map((event) => event.type), ['blocked'], 'bob sees only his')
+    t.same((await list(null))?.map((event) => event.type), ['blocked', 'expired', 'locked'], 'no owner given: everything')
+    t.same(await list('mallory'), [], 'a stranger sees nothing')
   })
 
   t.test('a closed store refuses calls; closing twice is fine', async (t) => {

@@ -9,6 +9,8 @@ export interface LockRow {
   locked_by: string
   locked_at: number | string
   expires_at: number | string | null
+  /** From schema version 3. */
+  owner?: string | null
 }
 
 export function toLockRecord (row: LockRow): LockRecord {
@@ -46,15 +48,16 @@ export interface EventRow {
   request_id: string | null
   client: string | null
   route: string | null
+  owner?: string | null
   count: number | string
 }
 
 /** The origin fields of an event no request caused (an expiry, a program's call). */
-export const NO_ORIGIN = { principal: null, requestId: null, client: null, route: null }
+export const NO_ORIGIN = { principal: null, requestId: null, client: null, route: null, owner: null }
 
-/** The `expired` event of a lock that lifted by itself, dated when it lifted (else `at`). */
-export function expiredEvent (lock: LockRecord, at: number): LockEvent {
-  return { ...NO_ORIGIN, type: 'expired', database: lock.database, mode: lock.mode, reason: lock.reason, at: lock.expiresAt ?? at, count: 1 }
+/** The `expired` event of a lock that lifted by itself, dated when it lifted (else `at`), for the owner of its row. */
+export function expiredEvent (lock: LockRecord, at: number, owner: string | null = null): LockEvent {
+  return { ...NO_ORIGIN, owner, type: 'expired', database: lock.database, mode: lock.mode, reason: lock.reason, at: lock.expiresAt ?? at, count: 1 }
 }
 
 export function toStoredEvent (row: EventRow): StoredLockEvent {
@@ -68,6 +71,7 @@ export function toStoredEvent (row: EventRow): StoredLockEvent {
     requestId: row.request_id,
     client: row.client,
     route: row.route,
+    owner: row.owner ?? null,
     at: Number(row.at),
     count: Number(row.count)
   }

@@ -84,6 +84,14 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       CREATE INDEX dblock_events_by_database ON ${s}.dblock_events (database, at, id);
       CREATE INDEX dblock_events_by_time ON ${s}.dblock_events (at);
     `
+  },
+  {
+    version: 3,
+    description: 'the owner of the database on each event and lock, so a name re-created by another owner does not show them the old trail',
+    sql: (s) => `
+      ALTER TABLE ${s}.dblock_locks ADD COLUMN owner text;
+      ALTER TABLE ${s}.dblock_events ADD COLUMN owner text;
+    `
   }
 ]
 

@@ -332,8 +332,8 @@ export class PostgresLockStore implements LockStore {
       // An expired row is dead: replace it rather than refresh it.
       if (existing !== undefined) await client.query(`DELETE FROM ${this.t.locks} WHERE id = $1`, [found.rows[0].id])
       const inserted = await client.query<{ id: string }>(
-        `INSERT INTO ${this.t.locks} (database, mode, reason, locked_by, locked_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-        [input.database, input.mode, input.reason, input.lockedBy, input.now, input.expiresAt]
+        `INSERT INTO ${this.t.locks} (database, mode, reason, locked_by, locked_at, expires_at, owner) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+        [input.database, input.mode, input.reason, input.lockedBy, input.now, input.expiresAt, input.audit?.owner ?? null]
       )
       const current = await this.journal(client, [input.database])
       await this.stamp(client, input.audit, 'locked', input.database, input.mode, input.reason)
@@ -405,7 +405,7 @@ export class PostgresLockStore implements LockStore {
       const expired = removed.rows.map(toLockRecord)
       // The audit trail learns of an expiry here, dated when the lock lifted.
       if (this.hasEvents) {
-        await this.insertEvents(client, expired.map((lock) => expiredEvent(lock, now)))
+        await this.insertEvents(client, removed.rows.map((row) => expiredEvent(toLockRecord(row), now, row.owner ?? null)))
       }
       return expired
     })
@@ -415,10 +415,10 @@ export class PostgresLockStore implements LockStore {
     if (events.length === 0) return
     // One statement for the whole batch: the events arrive as one JSON array.
     await client.query(
-      `INSERT INTO ${this.t.events} (at, type, database, mode, principal, reason, request_id, client, route, count)
-       SELECT e.at, e.type, e.database, e.mode, e.principal, e.reason, e."requestId", e.client, e.route, e.count
+      `INSERT INTO ${this.t.events} (at, type, database, mode, principal, reason, request_id, client, route, owner, count)
+       SELECT e.at, e.type, e.database, e.mode, e.principal, e.reason, e."requestId", e.client, e.route, e.owner, e.count
        FROM json_to_recordset($1::json) AS e (at bigint, type text, database text, mode text, principal text,
-         reason text, "requestId" text, client text, route text, count integer)`,
+         reason text, "requestId" text, client text, route text, owner text, count integer)`,
       [JSON.stringify(events)]
     )
   }
@@ -429,13 +429,13 @@ export class PostgresLockStore implements LockStore {
     await this.insertEvents(this.pool, events)
   }
 
-  async listEvents (options: { database: string, type: LockEventType | null, before: { at: number, id: number } | null, limit: number }): Promise<StoredLockEvent[]> {
+  async listEvents (options: { database: string, type: LockEventType | null, before: { at: number, id: number } | null, limit: number, owner: string | null }): Promise<StoredLockEvent[]> {
     this.eventsKept()
     const rows = await this.query<EventRow>(
       `SELECT * FROM ${this.t.events}
-       WHERE database = $1 AND (at, id) < ($2::bigint, $3::bigint) AND ($4::text IS NULL OR type = $4)
+       WHERE database = $1 AND (at, id) < ($2::bigint, $3::bigint) AND ($4::text IS NULL OR type = $4) AND ($6::text IS NULL OR owner = $6)
        ORDER BY at DESC, id DESC LIMIT $5`,
-      [options.database, options.before?.at ?? Number.MAX_SAFE_INTEGER, options.before?.id ?? Number.MAX_SAFE_INTEGER, options.type, options.limit]
+      [options.database, options.before?.at ?? Number.MAX_SAFE_INTEGER, options.before?.id ?? Number.MAX_SAFE_INTEGER, options.type, options.limit, options.owner]
     )
     return rows.map(toStoredEvent)
   }

@@ -71,6 +71,14 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       CREATE INDEX lock_events_by_database ON lock_events (database, at, id);
       CREATE INDEX lock_events_by_time ON lock_events (at);
     `
+  },
+  {
+    version: 3,
+    description: 'the owner of the database on each event and lock, so a name re-created by another owner does not show them the old trail',
+    sql: `
+      ALTER TABLE locks ADD COLUMN owner TEXT;
+      ALTER TABLE lock_events ADD COLUMN owner TEXT;
+    `
   }
 ]
 

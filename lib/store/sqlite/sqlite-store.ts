@@ -112,12 +112,13 @@ export class SqliteLockStore implements LockStore {
   /** The file opened, or null for an in-memory database. */
   private readonly identity: FileIdentity | null
   private readonly filePath: string
+  private readonly hasOwner: boolean
   private fileCheckedAt = 0
   private lastDataVersion = -1
   private readonly statements
   private readonly events: {
     insert: Database.Statement
-    list: Database.Statement<{ database: string, type: string | null, beforeAt: number, beforeId: number, limit: number }, EventRow>
+    list: Database.Statement<{ database: string, type: string | null, beforeAt: number, beforeId: number, limit: number, owner: string | null }, EventRow>
     prune: Database.Statement
   } | null
 
@@ -130,14 +131,17 @@ export class SqliteLockStore implements LockStore {
     this.filePath = resolve(this.db.name)
     this.identity = this.db.memory ? null : identityOf(this.filePath)
     const db = this.db
+    // From schema version 3 on, locks and events carry the database's owner (tests open older files).
+    this.hasOwner = (db.pragma('user_version', { simple: true }) as number) >= 3
+    const ownerColumn = this.hasOwner ? ', owner' : ''
     this.statements = {
       getLock: db.prepare<[string, string], SqliteLockRow>('SELECT rowid, * FROM locks WHERE database = ? AND mode = ?'),
       // The row id is the journal version this write is about to create: it only grows, so a
       // rollback by row id can never remove a newer lock that reused a deleted row's id.
       insertLock: db.prepare(
-        'INSERT INTO locks (rowid, database, mode, reason, locked_by, locked_at, expires_at) VALUES (' +
+        `INSERT INTO locks (rowid, database, mode, reason, locked_by, locked_at, expires_at${ownerColumn}) VALUES (` +
         "(SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'lock_changes'), 0) + 1), " +
-        '@database, @mode, @reason, @lockedBy, @now, @expiresAt)'
+        `@database, @mode, @reason, @lockedBy, @now, @expiresAt${this.hasOwner ? ', @owner' : ''})`
       ),
       updateLock: db.prepare('UPDATE locks SET reason = @reason, expires_at = @expiresAt WHERE rowid = @rowid'),
       deleteLock: db.prepare('DELETE FROM locks WHERE database = ? AND mode = ?'),
@@ -188,12 +192,13 @@ export class SqliteLockStore implements LockStore {
     if (version < 2) return null
     return {
       insert: this.db.prepare(
-        'INSERT INTO lock_events (at, type, database, mode, principal, reason, request_id, client, route, count) ' +
-        'VALUES (@at, @type, @database, @mode, @principal, @reason, @requestId, @client, @route, @count)'
+        `INSERT INTO lock_events (at, type, database, mode, principal, reason, request_id, client, route, count${this.hasOwner ? ', owner' : ''}) ` +
+        `VALUES (@at, @type, @database, @mode, @principal, @reason, @requestId, @client, @route, @count${this.hasOwner ? ', @owner' : ''})`
       ),
-      list: this.db.prepare<{ database: string, type: string | null, beforeAt: number, beforeId: number, limit: number }, EventRow>(
+      list: this.db.prepare<{ database: string, type: string | null, beforeAt: number, beforeId: number, limit: number, owner: string | null }, EventRow>(
         'SELECT * FROM lock_events WHERE database = @database AND (at, id) < (@beforeAt, @beforeId) AND (@type IS NULL OR type = @type) ' +
-        'ORDER BY at DESC, id DESC LIMIT @limit'
+        // Before version 3 no event has an owner: only a reader who may see all gets any.
+        `AND ${this.hasOwner ? '(@owner IS NULL OR owner = @owner)' : '@owner IS NULL'} ORDER BY at DESC, id DESC LIMIT @limit`
       ),
       prune: this.db.prepare('DELETE FROM lock_events WHERE at < ?')
     }
@@ -252,7 +257,8 @@ export class SqliteLockStore implements LockStore {
         reason: input.reason,
         lockedBy: input.lockedBy,
         now: input.now,
-        expiresAt: input.expiresAt
+        expiresAt: input.expiresAt,
+        owner: input.audit?.owner ?? null
       })
       s.journal.run(input.database, Date.now())
       this.stamp(input.audit, 'locked', input.database, input.mode, input.reason)
@@ -309,7 +315,7 @@ export class SqliteLockStore implements LockStore {
       // The audit trail learns of an expiry here, dated when the lock lifted.
       if (this.events !== null) {
         for (const row of expired) {
-          this.events.insert.run(expiredEvent(toLockRecord(row), row.expires_at))
+          this.events.insert.run(expiredEvent(toLockRecord(row), row.expires_at, row.owner ?? null))
         }
       }
       return expired.map(toLockRecord)
@@ -323,13 +329,14 @@ export class SqliteLockStore implements LockStore {
     }, BACKGROUND_BUSY_BUDGET)
   }
 
-  async listEvents (options: { database: string, type: LockEventType | null, before: { at: number, id: number } | null, limit: number }): Promise<StoredLockEvent[]> {
+  async listEvents (options: { database: string, type: LockEventType | null, before: { at: number, id: number } | null, limit: number, owner: string | null }): Promise<StoredLockEvent[]> {
     const rows = this.eventStatements().list.all({
       database: options.database,
       type: options.type,
       beforeAt: options.before?.at ?? Number.MAX_SAFE_INTEGER,
       beforeId: options.before?.id ?? Number.MAX_SAFE_INTEGER,
-      limit: options.limit
+      limit: options.limit,
+      owner: options.owner
     })
     return rows.map(toStoredEvent)
   }
