@@ -178,3 +178,20 @@ t.test('upgrading a store file from the previous schema keeps its locks; the old
   t.throws(() => new SqliteLockStore({ path, migrations: v1 }), { code: 'LOCK_STORE_TOO_NEW', message: new RegExp(`schema version ${SQLITE_LATEST_VERSION}, newer than .* \\(1\\)`) })
   t.equal(createHash('sha256').update(readFileSync(path)).digest('hex'), before, 'the new file is untouched by the old code')
 })
+
+t.test('a store file at migration 2 upgrades to 3 in place: locks and events kept, old events for the admin only', async (t) => {
+  const path = join(tempDir(t), 'locks.db')
+  const v2 = new SqliteLockStore({ path, migrations: SQLITE_MIGRATIONS.slice(0, 2) })
+  const origin = { principal: 'alice', requestId: null, client: null, route: null, owner: 'alice', at: 1000 }
+  await v2.acquire({ database: 'prod', mode: 'delete', reason: 'kept', lockedBy: 'alice', now: 1000, expiresAt: null, refreshReason: false, refreshExpiry: false, audit: origin })
+  t.equal(v2.db.pragma('user_version', { simple: true }), 2)
+  await v2.close()
+
+  const v3 = new SqliteLockStore({ path })
+  t.teardown(() => v3.close())
+  t.equal(v3.db.pragma('user_version', { simple: true }), 3)
+  t.match(await v3.locksOf('prod', 2000), [{ database: 'prod', mode: 'delete', reason: 'kept', lockedBy: 'alice', lockedAt: 1000 }], 'the lock survives')
+  const all = await v3.listEvents({ database: 'prod', type: null, before: null, limit: 10, owner: null })
+  t.match(all, [{ type: 'locked', principal: 'alice', owner: null }], 'the event survives, with no owner recorded')
+  t.same(await v3.listEvents({ database: 'prod', type: null, before: null, limit: 10, owner: 'alice' }), [], 'so only a reader of everything sees it')
+})
