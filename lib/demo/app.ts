@@ -19,6 +19,8 @@ export interface DemoSettings {
   lockOptions?: Record<string, unknown>
   /** Milliseconds a DELETE spends before it deletes (tests of in-flight operations). */
   deleteDelay?: number
+  /** Size quota of the catalog file in SQLite pages (tests of a full disk). */
+  maxCatalogPages?: number
 }
 
 declare module 'fastify' {
@@ -39,16 +41,48 @@ const DatabaseSchema = Type.Object({
 })
 const DemoError = Type.Object({ statusCode: Type.Integer(), code: Type.String(), error: Type.String(), message: Type.String() })
 
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 507: 'Insufficient Storage'
+}
+
 function refuse (reply: FastifyReply, statusCode: number, code: string, message: string): FastifyReply {
-  const error = statusCode === 401 ? 'Unauthorized' : statusCode === 403 ? 'Forbidden' : statusCode === 404 ? 'Not Found' : 'Conflict'
-  return reply.code(statusCode).send({ statusCode, code, error, message })
+  return reply.code(statusCode).send({ statusCode, code, error: STATUS_TEXT[statusCode] ?? 'Error', message })
+}
+
+/** Rows nest at most this deep: deeper JSON would overflow the stack when stored. */
+const MAX_ROW_DEPTH = 64
+
+/** How deep `value` nests, counted without recursion (stopping once past `limit`). */
+function depthOf (value: unknown, limit: number): number {
+  let deepest = 0
+  const stack: Array<[unknown, number]> = [[value, 1]]
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop() ?? [null, 0]
+    if (typeof item !== 'object' || item === null) continue
+    deepest = Math.max(deepest, depth)
+    if (deepest > limit) return deepest
+    for (const child of Object.values(item)) stack.push([child, depth + 1])
+  }
+  return deepest
+}
+
+function isStorageFull (err: unknown): boolean {
+  return err instanceof Error && 'code' in err && err.code === 'SQLITE_FULL'
 }
 
 export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInstance> {
   // Names may be 255 characters, more once URL-encoded; Fastify's default limit is 100.
   const app = Fastify({ logger: settings.logger ?? false, routerOptions: { maxParamLength: 1024 } }).withTypeProvider<TypeBoxTypeProvider>()
-  const catalog = new Catalog(settings.dataDir)
+  const catalog = new Catalog(settings.dataDir, settings.maxCatalogPages)
   app.addHook('onClose', async () => { catalog.close() })
+  // A full disk is the operator's problem, not a crash: say so, with a code clients can branch on.
+  app.setErrorHandler((err, request, reply) => {
+    if (isStorageFull(err)) {
+      request.log.error({ err }, 'demo: the data directory is full')
+      return refuse(reply, 507, 'STORAGE_FULL', 'The service has no room left to store this; nothing was changed. Retry later')
+    }
+    return reply.send(err)
+  })
 
   await app.register(swagger, {
     openapi: {
@@ -127,7 +161,9 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
     if (request.user === null) return refuse(reply, 401, 'AUTHENTICATION_REQUIRED', 'Send Authorization: Bearer <token>')
     // The name was already checked by the lock guard, which runs on every write route.
     if (catalog.get(name) === null) {
-      return reply.code(201).send(catalog.create(name, request.user.id, description))
+      const created = catalog.create(name, request.user.id, description)
+      if (created !== null) return reply.code(201).send(created)
+      // Another process created it in between: from here on it is an existing database.
     }
     const database = ownerOnly(request, reply)
     if (database === null) return reply
@@ -173,11 +209,14 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
       summary: 'Insert a row (any JSON object)',
       params: NameParams,
       body: Type.Object({}, { additionalProperties: true }),
-      response: { 201: Type.Object({ seq: Type.Integer() }), ...errors }
+      response: { 201: Type.Object({ seq: Type.Integer() }), 400: DemoError, 507: DemoError, ...errors }
     }
   }, async (request, reply) => {
     const database = ownerOnly(request, reply)
     if (database === null) return reply
+    if (depthOf(request.body, MAX_ROW_DEPTH) > MAX_ROW_DEPTH) {
+      return refuse(reply, 400, 'ROW_TOO_DEEP', `A row may nest objects and arrays at most ${MAX_ROW_DEPTH} levels deep; flatten it`)
+    }
     return reply.code(201).send(catalog.insertRow(database.name, request.body))
   })
 

@@ -28,14 +28,17 @@ export class Catalog {
   private readonly db: Database.Database
   private readonly statements
 
-  constructor (dataDir: string) {
+  /** `maxPages`: a size quota for the catalog file, in SQLite pages (tests of a full disk). */
+  constructor (dataDir: string, maxPages?: number) {
     mkdirSync(dataDir, { recursive: true })
     this.db = new Database(join(dataDir, 'demo.db'), { timeout: 5000 })
     retryWhileBusy(() => this.prepareSchema(), 5000)
+    if (maxPages !== undefined) this.db.pragma(`max_page_count = ${Math.trunc(maxPages)}`)
     const db = this.db
     this.statements = {
       byNameOrId: db.prepare<[string, string], DatabaseRow>('SELECT * FROM databases WHERE name = ? OR id = ?'),
-      insert: db.prepare('INSERT INTO databases (name, id, owner, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)'),
+      // Another process may create the same name between our look-up and this insert: no error, no row.
+      insert: db.prepare('INSERT INTO databases (name, id, owner, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING'),
       update: db.prepare('UPDATE databases SET description = ?, updated_at = ? WHERE name = ?'),
       remove: db.prepare('DELETE FROM databases WHERE name = ?'),
       clearRows: db.prepare('DELETE FROM rows WHERE database = ?'),
@@ -86,10 +89,11 @@ export class Catalog {
     return row === undefined ? null : { name: row.name, owner: row.owner }
   }
 
-  create (name: string, owner: string, description: string | null): HostedDatabase {
+  /** Creates the database; null when the name exists already (another process may just have created it). */
+  create (name: string, owner: string, description: string | null): HostedDatabase | null {
     const now = Date.now()
-    this.statements.insert.run(name, `db_${randomBytes(8).toString('hex')}`, owner, description, now, now)
-    return this.get(name) as HostedDatabase
+    const { changes } = this.statements.insert.run(name, `db_${randomBytes(8).toString('hex')}`, owner, description, now, now)
+    return changes === 0 ? null : this.get(name)
   }
 
   publish (name: string, description: string | null): HostedDatabase {
