@@ -7,6 +7,7 @@ import { safeEqual } from './compare.js'
 import {
   AdminRequiredError, AuthenticationRequiredError, DatabaseNotFoundError, InvalidAdminKeyError, NotDatabaseOwnerError
 } from './errors.js'
+import { nameParam } from './names.js'
 import type { ResolvedOptions } from './options.js'
 import type { LockService } from './service.js'
 
@@ -59,7 +60,7 @@ export function resolvedTarget (request: FastifyRequest): ResolvedDatabase | und
 }
 
 export function databaseName (request: FastifyRequest, param: string): string {
-  return (request.params as Record<string, string>)[param]
+  return nameParam(request.params, param)
 }
 
 export function createStrategies (options: ResolvedOptions, service: LockService) {
@@ -87,7 +88,7 @@ export function createStrategies (options: ResolvedOptions, service: LockService
     const refused = checkAdminKey(request, presented)
     if (refused !== null) throw fail(request, refused)
     stateOf(request).admin = true
-  } as FastifyAuthFunction
+  }
 
   const owner: FastifyAuthFunction = async function owner (request: FastifyRequest, _reply: FastifyReply) {
     const principal = await options.principal(request)
@@ -96,11 +97,11 @@ export function createStrategies (options: ResolvedOptions, service: LockService
     try {
       target = await service.resolve(databaseName(request, options.param), request)
     } catch (err) {
-      throw fail(request, err as Error)
+      throw fail(request, err instanceof Error ? err : new Error(String(err)))
     }
     stateOf(request).target = target
     if (target.owner !== principal) throw fail(request, new NotDatabaseOwnerError(target.id))
-  } as FastifyAuthFunction
+  }
 
   /** For routes about every database: only the admin key will do. */
   const adminOnly: FastifyAuthFunction = async function adminOnly (request: FastifyRequest, _reply: FastifyReply) {
@@ -112,7 +113,7 @@ export function createStrategies (options: ResolvedOptions, service: LockService
     const refused = checkAdminKey(request, presented)
     if (refused !== null) throw fail(request, refused)
     stateOf(request).admin = true
-  } as FastifyAuthFunction
+  }
 
   return { adminKey, owner, adminOnly }
 }

@@ -124,6 +124,12 @@ function isErrorBody (value: unknown): value is LockErrorBody {
     (body.code === undefined || typeof body.code === 'string')
 }
 
+/** What `onError` receives: the client's errors as they are, anything else wrapped. */
+function asClientError (err: unknown): LockClientError {
+  if (err instanceof LockClientError) return err
+  return new LockClientError(ClientErrorCodes.UNEXPECTED_RESPONSE, err instanceof Error ? err.message : String(err), null, null, err)
+}
+
 function trimSlash (path: string): string {
   return path.endsWith('/') ? path.slice(0, -1) : path
 }
@@ -169,7 +175,7 @@ export function createLockClient (options: LockClientOptions): LockClient {
       })
       text = await res.text()
     } catch (err) {
-      if ((err as { name?: unknown } | null)?.name === 'TimeoutError') {
+      if (err instanceof Error && err.name === 'TimeoutError') {
         throw new LockClientError(ClientErrorCodes.SERVER_TIMEOUT,
           `${root} did not answer ${method} ${path} within ${timeout} ms; the request may or may not have taken effect, check with status`, null, null, err)
       }
@@ -246,7 +252,7 @@ export function createLockClient (options: LockClientOptions): LockClient {
         try {
           await release(client, database, mode)
         } catch (releaseError) {
-          onError?.(releaseError as LockClientError, 'release')
+          onError?.(asClientError(releaseError), 'release')
         }
         throw err
       }
@@ -301,7 +307,7 @@ function startKeepAlive (
             `the ${mode} lock on ${next.database} had lapsed or been removed and was taken again at ${now.lockedAt}`), 'keepalive')
         }
       }, (err: unknown) => {
-        onError?.(err as LockClientError, 'keepalive')
+        onError?.(asClientError(err), 'keepalive')
       }).finally(() => {
         if (!stopped) schedule()
       })

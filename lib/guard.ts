@@ -10,7 +10,7 @@ import {
 } from './errors.js'
 import { presentsAdminKey } from './auth.js'
 import type { LockStore } from '../types/index.js'
-import { displayName } from './names.js'
+import { displayName, nameParam } from './names.js'
 import { type AuditLog, originOf } from './audit.js'
 import type { ResolvedOptions } from './options.js'
 import { RefusalSchema } from './schemas.js'
@@ -19,7 +19,11 @@ import type { LockView, OperationKind, Verdict } from './view.js'
 type GuardedClass = 'delete' | 'reset' | 'write'
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH'])
-const CLASSES = new Set<unknown>(['delete', 'reset', 'write', 'read', false])
+const CLASSES: ReadonlyArray<RouteLockClass> = ['delete', 'reset', 'write', 'read', false]
+
+function isRouteLockClass (value: unknown): value is RouteLockClass {
+  return CLASSES.some((routeClass) => routeClass === value)
+}
 
 function hasParam (url: string, param: string): boolean {
   return new RegExp(`(^|/):${param}(?![A-Za-z0-9_])`).test(url)
@@ -27,12 +31,13 @@ function hasParam (url: string, param: string): boolean {
 
 /** How the guard treats a route: its `config.databaseLock`, else by method when it has the database param. */
 export function classifyRoute (route: Pick<RouteOptions, 'method' | 'url' | 'config'>, param: string): RouteLockClass {
-  const configured = (route.config as { databaseLock?: unknown } | undefined)?.databaseLock
+  const config: unknown = route.config
+  const configured: unknown = typeof config === 'object' && config !== null ? Reflect.get(config, 'databaseLock') : undefined
   if (configured !== undefined) {
-    if (!CLASSES.has(configured)) {
+    if (!isRouteLockClass(configured)) {
       throw new InvalidOptionError(`route ${String(route.method)} ${route.url} has config.databaseLock ${JSON.stringify(configured)}; use 'delete', 'reset', 'write', 'read' or false`)
     }
-    return configured as RouteLockClass
+    return configured
   }
   if (!hasParam(route.url, param)) return 'read'
   const methods = (Array.isArray(route.method) ? route.method : [route.method]).map((method) => String(method).toUpperCase())
@@ -42,11 +47,21 @@ export function classifyRoute (route: Pick<RouteOptions, 'method' | 'url' | 'con
 }
 
 /** The database a guarded request passed the guard for; the handler wrapper counts it as in flight. */
-const kGuardedDatabase = Symbol('fastify-database-lock.database')
-type Guarded = FastifyRequest & { [kGuardedDatabase]: ResolvedDatabase | null }
+const kGuardedDatabase: unique symbol = Symbol('fastify-database-lock.database')
 
-function isThenable<T> (value: unknown): value is PromiseLike<T> {
-  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<T>).then === 'function'
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Internal to fastify-database-lock (a symbol nobody else can name). */
+    [kGuardedDatabase]: ResolvedDatabase | null
+  }
+}
+
+function isThenable (value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && 'then' in value && typeof value.then === 'function'
+}
+
+function asError (err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
 }
 
 function blocks (verdict: Verdict, kind: OperationKind): boolean {
@@ -118,7 +133,7 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
     }
     const verdict = view.check(target.id)
     if (blocks(verdict, kind)) throw await refusal(request, name, target, routeClass, verdict)
-    ;(request as Guarded)[kGuardedDatabase] = target
+    request[kGuardedDatabase] = target
   }
 
   function guardFor (routeClass: GuardedClass): preHandlerHookHandler {
@@ -129,7 +144,7 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
       if (target === null || target === undefined) return done()
       // The common case costs two Map lookups: a fresh view and no lock on this database.
       if (view.isFresh() && !blocks(view.check(target.id), kind)) {
-        (request as Guarded)[kGuardedDatabase] = target
+        request[kGuardedDatabase] = target
         return done()
       }
       slowPath(request, name, target, routeClass, kind).then(() => done(), done)
@@ -137,17 +152,17 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
 
     // Callback style, so that a host whose resolveDatabase answers synchronously pays no promise.
     return function databaseLockGuard (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
-      const name = (request.params as Record<string, string | undefined>)[param] ?? ''
+      const name = nameParam(request.params, param)
       const problem = options.validateName(name)
       if (problem !== null) return done(new InvalidDatabaseNameError(displayName(name), problem))
       let resolved: ReturnType<ResolvedOptions['resolveDatabase']>
       try {
         resolved = options.resolveDatabase(name, request)
       } catch (err) {
-        return done(err as Error)
+        return done(asError(err))
       }
-      if (isThenable<ResolvedDatabase | null | undefined>(resolved)) {
-        resolved.then((target) => { decide(request, name, target, done) }, done)
+      if (isThenable(resolved)) {
+        Promise.resolve(resolved).then((target) => { decide(request, name, target, done) }, (err: unknown) => { done(asError(err)) })
       } else {
         decide(request, name, resolved, done)
       }
@@ -163,17 +178,17 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
   function trackHandler (handler: RouteHandlerMethod, routeClass: GuardedClass): RouteHandlerMethod {
     const kind: OperationKind = routeClass === 'write' ? 'write' : 'destructive'
     return function trackedHandler (this: FastifyInstance, request, reply) {
-      const target = (request as Guarded)[kGuardedDatabase]
+      const target = request[kGuardedDatabase]
       if (target === null) return handler.call(this, request, reply)
       const database = target.id
       const verdict = view.check(database)
       if (blocks(verdict, kind)) {
-        const name = (request.params as Record<string, string | undefined>)[param] ?? database
+        const name = nameParam(request.params, param) || database
         return refusal(request, name, target, routeClass, verdict).then((err) => { throw err })
       }
       view.enter(database, kind)
       const leave = (): void => { view.leave(database, kind) }
-      let result: unknown
+      let result: ReturnType<RouteHandlerMethod>
       try {
         result = handler.call(this, request, reply)
       } catch (err) {
@@ -181,13 +196,13 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
         throw err
       }
       if (isThenable(result)) {
-        return result.then((value) => { leave(); return value }, (err: unknown) => { leave(); throw err })
+        return Promise.resolve(result).then((value) => { leave(); return value }, (err: unknown) => { leave(); throw err })
       }
       // A callback-style handler returns before its work is done: it ends with the response.
       if ((result === undefined || result === reply) && !reply.sent) reply.raw.once('close', leave)
       else leave()
       return result
-    } as RouteHandlerMethod
+    }
   }
 
   fastify.addHook('onRoute', (route: RouteOptions) => {
@@ -206,7 +221,8 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
 /** Lets 403/503 refusals keep their extra fields (database, reason, retryAfter) through serialization. */
 function addRefusalSchemas (route: RouteOptions): void {
   const schema = route.schema ?? {}
-  const response = { ...(schema.response as Record<string, unknown> | undefined) }
+  const declared: unknown = schema.response
+  const response: Record<string, unknown> = typeof declared === 'object' && declared !== null ? { ...declared } : {}
   if (response['4xx'] === undefined && response['403'] === undefined) response['403'] = RefusalSchema
   if (response['5xx'] === undefined && response['503'] === undefined) response['503'] = RefusalSchema
   route.schema = { ...schema, response }

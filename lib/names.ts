@@ -21,6 +21,13 @@ export function checkDatabaseName (name: unknown): string | null {
   return null
 }
 
+/** The route parameter `param` of a request, as the router gave it ('' when absent). */
+export function nameParam (params: unknown, param: string): string {
+  if (typeof params !== 'object' || params === null) return ''
+  const value: unknown = Reflect.get(params, param)
+  return typeof value === 'string' ? value : ''
+}
+
 /** Shows a rejected name safely in a message: control characters escaped, long names cut. */
 export function displayName (name: string): string {
   const shown = name.length > 80 ? `${name.slice(0, 80)}…` : name

@@ -24,6 +24,10 @@ interface DatabaseRow {
   updated_at: number
 }
 
+function parseJson (text: string): unknown {
+  return JSON.parse(text)
+}
+
 export class Catalog {
   private readonly db: Database.Database
   private readonly statements
@@ -120,7 +124,7 @@ export class Catalog {
   rows (name: string, limit: number): Array<{ seq: number, data: unknown, createdAt: string }> {
     return this.statements.listRows.all(name, limit).map((row) => ({
       seq: row.seq,
-      data: JSON.parse(row.data) as unknown,
+      data: parseJson(row.data),
       createdAt: new Date(row.created_at).toISOString()
     }))
   }

@@ -165,7 +165,7 @@ export class PostgresLockStore implements LockStore {
     if (this.initializing === null) {
       this.initializing = this.initialize().catch((err: unknown) => {
         // A newer schema stays refused; anything else (server down) is tried again on the next call.
-        if ((err as { code?: unknown }).code !== 'LOCK_STORE_TOO_NEW') this.initializing = null
+        if (!(err instanceof StoreTooNewError)) this.initializing = null
         throw err
       })
     }

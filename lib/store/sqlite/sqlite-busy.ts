@@ -4,7 +4,7 @@
 const pause = new Int32Array(new SharedArrayBuffer(4))
 
 function isBusy (err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code
+  const code: unknown = typeof err === 'object' && err !== null ? Reflect.get(err, 'code') : undefined
   return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === 'SQLITE_BUSY_SNAPSHOT'
 }
 

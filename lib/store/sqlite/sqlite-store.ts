@@ -67,6 +67,11 @@ const FULL_RELOAD_AFTER = 10_000
 
 const LIVE = '(expires_at IS NULL OR expires_at > @now)'
 
+/** The schema version a file records (`PRAGMA user_version`). */
+function userVersion (db: Database.Database): number {
+  return Number(db.pragma('user_version', { simple: true }))
+}
+
 /** Opens `path`, refusing (and not touching) a file written by a newer version. */
 function openDatabase (path: string, busyTimeout: number, migrations: readonly SqliteMigration[]): Database.Database {
   mkdirSync(dirname(resolve(path)), { recursive: true })
@@ -75,7 +80,7 @@ function openDatabase (path: string, busyTimeout: number, migrations: readonly S
   try {
     const latest = migrations.length === 0 ? 0 : migrations[migrations.length - 1].version
     // Read the version before any pragma that writes, so a newer file stays byte-for-byte as it was.
-    const found = db.pragma('user_version', { simple: true }) as number
+    const found = userVersion(db)
     if (found > latest) throw new StoreTooNewError(path, found, latest)
     retryWhileBusy(() => {
       db.pragma('journal_mode = WAL')
@@ -94,7 +99,7 @@ function openDatabase (path: string, busyTimeout: number, migrations: readonly S
 function migrate (db: Database.Database, path: string, migrations: readonly SqliteMigration[], latest: number): void {
   // IMMEDIATE takes the write lock first, so processes starting together migrate once.
   db.transaction(() => {
-    const current = db.pragma('user_version', { simple: true }) as number
+    const current = userVersion(db)
     if (current > latest) throw new StoreTooNewError(path, current, latest)
     for (const migration of migrations) {
       if (migration.version <= current) continue
@@ -132,7 +137,7 @@ export class SqliteLockStore implements LockStore {
     this.identity = this.db.memory ? null : identityOf(this.filePath)
     const db = this.db
     // From schema version 3 on, locks and events carry the database's owner (tests open older files).
-    this.hasOwner = (db.pragma('user_version', { simple: true }) as number) >= 3
+    this.hasOwner = userVersion(db) >= 3
     const ownerColumn = this.hasOwner ? ', owner' : ''
     this.statements = {
       getLock: db.prepare<[string, string], SqliteLockRow>('SELECT rowid, * FROM locks WHERE database = ? AND mode = ?'),
@@ -188,7 +193,7 @@ export class SqliteLockStore implements LockStore {
   }
 
   private prepareEvents (): SqliteLockStore['events'] {
-    const version = this.db.pragma('user_version', { simple: true }) as number
+    const version = userVersion(this.db)
     if (version < 2) return null
     return {
       insert: this.db.prepare(
@@ -380,7 +385,7 @@ export class SqliteLockStore implements LockStore {
   async hasChanged (): Promise<boolean> {
     if (Date.now() - this.fileCheckedAt >= FILE_CHECK_INTERVAL) this.checkFile()
     // data_version moves when another connection commits; our own writes are applied directly.
-    const dataVersion = this.statements.dataVersion.get() as number
+    const dataVersion = Number(this.statements.dataVersion.get())
     const changed = dataVersion !== this.lastDataVersion
     this.lastDataVersion = dataVersion
     return changed
