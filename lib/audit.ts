@@ -2,7 +2,8 @@
 // line each. Refusals are folded per database, principal and route per second and
 // written off the request path, so a flood of refused deletes stays a few rows.
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { AuditStamp, LockEvent, LockMode, LockRecord, LockStore } from '../types/index.js'
+import type { AuditStamp, LockEvent, LockMode, LockRecord } from '../types/index.js'
+import type { EventsCapability } from './store/capabilities.js'
 import { NO_ORIGIN, expiredEvent } from './store/rows.js'
 
 /**
@@ -46,7 +47,8 @@ export class AuditLog {
   private flushing: Promise<void> = Promise.resolve()
 
   constructor (
-    private readonly store: LockStore,
+    /** The store's audit trail, if it keeps one. */
+    readonly events: EventsCapability | null,
     private readonly log: FastifyBaseLogger,
     private readonly now: () => number,
     private readonly wanted: boolean
@@ -54,7 +56,7 @@ export class AuditLog {
 
   /** Events are written when wanted and the store keeps them; they are logged whenever wanted. */
   get enabled (): boolean {
-    return this.wanted && typeof this.store.appendEvents === 'function'
+    return this.wanted && this.events !== null
   }
 
   start (): void {
@@ -94,7 +96,7 @@ export class AuditLog {
     this.logEvent(event)
     if (!this.enabled) return
     try {
-      await this.store.appendEvents?.([event])
+      await this.events?.append([event])
     } catch (err) {
       // The lock itself is done; a lost audit row must not turn it into an error.
       this.log.error({ err, event: type, database }, 'database-lock: could not write an audit event')
@@ -136,7 +138,7 @@ export class AuditLog {
       if (due.length === 0) return
       for (const event of due) this.logEvent(event)
       try {
-        await this.store.appendEvents?.(due)
+        await this.events?.append(due)
       } catch (err) {
         this.log.error({ err, events: due.length }, 'database-lock: could not write audit events')
       }
@@ -154,8 +156,8 @@ export class AuditLog {
 
   async prune (retentionDays: number): Promise<number> {
     if (!this.enabled) return 0
-    if (typeof this.store.pruneEvents !== 'function') return 0
-    return this.store.pruneEvents(this.now() - retentionDays * 24 * 3600_000)
+    if (this.events === null) return 0
+    return this.events.prune(this.now() - retentionDays * 24 * 3600_000)
   }
 
   async stop (): Promise<void> {

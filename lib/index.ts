@@ -12,6 +12,7 @@ import { resolveOptions, type StoreChoice } from './options.js'
 import { registerRoutes } from './routes.js'
 import { AuditLog } from './audit.js'
 import { LockService } from './service.js'
+import { capabilitiesOf } from './store/capabilities.js'
 import { PostgresLockStore } from './store/postgres/postgres-store.js'
 import { SqliteLockStore } from './store/sqlite/sqlite-store.js'
 import { LockView } from './view.js'
@@ -33,8 +34,10 @@ async function databaseLockPlugin (fastify: FastifyInstance, rawOptions: Databas
   }
   const ownsStore = options.store.kind !== 'given'
   const store = openStore(options.store)
+  const capabilities = capabilitiesOf(store)
   const view = new LockView({
     store,
+    visitLive: capabilities.visitLive,
     now: options.now,
     log: fastify.log,
     pollInterval: options.pollInterval,
@@ -48,7 +51,7 @@ async function databaseLockPlugin (fastify: FastifyInstance, rawOptions: Databas
     if (ownsStore) await store.close()
     throw err
   }
-  const audit = new AuditLog(store, fastify.log, options.now, options.audit)
+  const audit = new AuditLog(capabilities.events, fastify.log, options.now, options.audit)
   audit.start()
   const service = new LockService(options, store, view, fastify.log, audit)
 

@@ -28,11 +28,11 @@ function toInfo (record: LockRecord): LockStatus['locks'][number] {
   }
 }
 
-export function encodeCursor (record: LockRecord): string {
+function encodeCursor (record: LockRecord): string {
   return Buffer.from(JSON.stringify([record.database, record.mode])).toString('base64url')
 }
 
-export function decodeCursor (cursor: string): { database: string, mode: LockMode } {
+function decodeCursor (cursor: string): { database: string, mode: LockMode } {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
     if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && (value[1] === 'delete' || value[1] === 'write')) {
@@ -157,10 +157,10 @@ export class LockService {
 
   /** One page of the trail; with `owner`, only the events from while that principal owned the database. */
   async events (target: ResolvedDatabase, type: LockEventType | null, limit: number, cursor: string | undefined, owner: string | null): Promise<LockEventPage> {
-    if (typeof this.store.listEvents !== 'function') return { events: [], nextCursor: null }
+    const trail = this.audit.events
+    if (trail === null) return { events: [], nextCursor: null }
     const before = cursor === undefined ? null : decodeEventCursor(cursor)
-    const listEvents = this.store.listEvents.bind(this.store)
-    const rows = await this.usingStore('read audit events', () => listEvents({ database: target.id, type, before, limit: limit + 1, owner }))
+    const rows = await this.usingStore('read audit events', () => trail.list({ database: target.id, type, before, limit: limit + 1, owner }))
     const page = rows.slice(0, limit)
     return {
       events: page.map((row) => ({ ...row, at: new Date(row.at).toISOString() })),

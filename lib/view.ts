@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
 import type { LockMode, LockStore } from '../types/index.js'
+import type { VisitLive } from './store/capabilities.js'
 
 /** What a guarded route does to a database: destroy it (delete, reset) or change it. */
 export type OperationKind = 'destructive' | 'write'
@@ -25,6 +26,8 @@ const UNLOCKED: Verdict = Object.freeze({ deleteLocked: false, write: null })
 
 export interface LockViewOptions {
   store: LockStore
+  /** The store's streaming load, if it has one (a million locks without a million records). */
+  visitLive: VisitLive | null
   now: () => number
   log: FastifyBaseLogger
   pollInterval: number
@@ -88,9 +91,6 @@ export class LockView {
     if (this.running !== null) await this.running.catch(() => {})
   }
 
-  get size (): number {
-    return this.deleteUntil.size + this.writeLocks.size
-  }
 
   /** True when the view was refreshed recently enough to be trusted without I/O. */
   isFresh (): boolean {
@@ -243,8 +243,8 @@ export class LockView {
       applyTo(deleteUntil, writeLocks, database, mode, expiresAt, reason)
     }
     let version: number
-    if (store.visitLive !== undefined) {
-      version = await store.visitLive(this.options.now(), apply)
+    if (this.options.visitLive !== null) {
+      version = await this.options.visitLive(this.options.now(), apply)
     } else {
       const snapshot = await store.snapshot(this.options.now())
       for (const row of snapshot.rows) apply(row.database, row.mode, row.expiresAt, row.reason)

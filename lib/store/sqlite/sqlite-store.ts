@@ -9,7 +9,7 @@ import type {
 import { StoreTooNewError } from '../../errors.js'
 import { type EventRow, type LockRow, expiredEvent, newLockRecord, toLockRecord, toStoredEvent } from '../rows.js'
 import { retryWhileBusy, whenNotBusy } from './sqlite-busy.js'
-import { SQLITE_LATEST_VERSION, SQLITE_MIGRATIONS, type SqliteMigration } from './sqlite-migrations.js'
+import { SQLITE_MIGRATIONS, type SqliteMigration } from './sqlite-migrations.js'
 
 export interface SqliteLockStoreOptions {
   /** File of the store; its folder is created when missing. */
@@ -446,4 +446,3 @@ export class SqliteLockStore implements LockStore {
   }
 }
 
-export { SQLITE_LATEST_VERSION }
