@@ -91,7 +91,6 @@ export class LockView {
     if (this.running !== null) await this.running.catch(() => {})
   }
 
-
   /** True when the view was refreshed recently enough to be trusted without I/O. */
   isFresh (): boolean {
     return performance.now() - this.freshAt <= this.options.maxStaleness

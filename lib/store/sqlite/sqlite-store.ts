@@ -445,4 +445,3 @@ export class SqliteLockStore implements LockStore {
     if (this.db.open) this.db.close()
   }
 }
-
