@@ -30,10 +30,11 @@ function storeChoice (options: DatabaseLockOptions): StoreChoice {
   return { kind: 'sqlite', path: options.path }
 }
 
-function positive (name: string, value: number | undefined, fallback: number): number {
+/** `value`, or `fallback` when unset; a value that is not a positive number fails naming `owner`'s option. */
+export function positive (name: string, value: number | undefined, fallback: number, owner = ''): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidOptionError(`option "${name}" must be a positive number, got ${String(value)}`)
+    throw new InvalidOptionError(`${owner}option "${name}" must be a positive number, got ${String(value)}`)
   }
   return value
 }

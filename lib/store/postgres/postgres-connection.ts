@@ -3,6 +3,7 @@
 // store's operations are in postgres-store.ts.
 import type { Client, Notification, Pool, PoolClient, PoolConfig } from 'pg'
 import { InvalidOptionError, StoreTooNewError } from '../../errors.js'
+import { positive } from '../../options.js'
 import { POSTGRES_MIGRATIONS, VERSION_TABLE, type PostgresMigration } from './postgres-migrations.js'
 
 export interface PostgresLockStoreOptions {
@@ -60,12 +61,9 @@ function describe (url: string, schema: string): string {
   }
 }
 
+/** A PostgresLockStore option that must be a positive number. */
 export function positiveOption (name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidOptionError(`PostgresLockStore option "${name}" must be a positive number, got ${String(value)}`)
-  }
-  return value
+  return positive(name, value, fallback, 'PostgresLockStore ')
 }
 
 /** The store's tables, schema-qualified and quoted. */
