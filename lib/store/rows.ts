@@ -1,6 +1,23 @@
 // Rows as both stores read and write them: lock records and audit events.
 import type { AcquireInput, LockEvent, LockEventType, LockMode, LockRecord, StoredLockEvent } from '../../types/index.js'
 
+/**
+ * What `acquire` does with the row it found (both stores decide alike): insert a new lock
+ * (none, or only an expired one, which is dead and replaced), or keep the live one, refreshing
+ * its reason or expiry when asked (`changed`: a write and a new version are needed).
+ */
+export type AcquireDecision =
+  | { action: 'insert', replacesExpired: boolean }
+  | { action: 'keep', record: LockRecord, changed: boolean }
+
+export function decideAcquire (existing: LockRecord | undefined, input: AcquireInput): AcquireDecision {
+  if (existing === undefined) return { action: 'insert', replacesExpired: false }
+  if (existing.expiresAt !== null && existing.expiresAt <= input.now) return { action: 'insert', replacesExpired: true }
+  const reason = input.refreshReason ? input.reason : existing.reason
+  const expiresAt = input.refreshExpiry ? input.expiresAt : existing.expiresAt
+  return { action: 'keep', record: { ...existing, reason, expiresAt }, changed: reason !== existing.reason || expiresAt !== existing.expiresAt }
+}
+
 /** A `locks` row's columns; PostgreSQL returns its bigints as strings. */
 export interface LockRow {
   database: string

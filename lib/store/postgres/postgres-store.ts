@@ -7,7 +7,7 @@ import type {
   AcquireInput, AcquireResult, AuditStamp, DrainState, LockEvent, LockEventType, LockMode, LockRecord, LockStore, ProcessReport,
   StoreChanges, StoredLockEvent
 } from '../../../types/index.js'
-import { type EventRow, type LockRow, expiredEvent, newLockRecord, toLockRecord, toStoredEvent } from '../rows.js'
+import { type EventRow, type LockRow, decideAcquire, expiredEvent, newLockRecord, toLockRecord, toStoredEvent } from '../rows.js'
 import { PostgresConnection, positiveOption, type PostgresLockStoreOptions, type PostgresTables } from './postgres-connection.js'
 import { POSTGRES_LATEST_VERSION, POSTGRES_MIGRATIONS } from './postgres-migrations.js'
 
@@ -93,21 +93,21 @@ export class PostgresLockStore implements LockStore {
       const found = await client.query<PostgresLockRow>(
         `SELECT * FROM ${this.t.locks} WHERE database = $1 AND mode = $2`, [input.database, input.mode]
       )
-      const existing = found.rows.length === 0 ? undefined : toLockRecord(found.rows[0])
-      if (existing !== undefined && (existing.expiresAt === null || existing.expiresAt > input.now)) {
-        const id = found.rows[0].id
-        const reason = input.refreshReason ? input.reason : existing.reason
-        const expiresAt = input.refreshExpiry ? input.expiresAt : existing.expiresAt
+      const row = found.rows.at(0)
+      const decision = decideAcquire(row === undefined ? undefined : toLockRecord(row), input)
+      if (row !== undefined && decision.action === 'keep') {
+        const { record } = decision
         let current = version
-        if (reason !== existing.reason || expiresAt !== existing.expiresAt) {
-          await client.query(`UPDATE ${this.t.locks} SET reason = $2, expires_at = $3 WHERE id = $1`, [id, reason, expiresAt])
+        if (decision.changed) {
+          await client.query(`UPDATE ${this.t.locks} SET reason = $2, expires_at = $3 WHERE id = $1`, [row.id, record.reason, record.expiresAt])
           current = await this.journal(client, [input.database])
         }
-        await this.stamp(client, input.audit, 'relocked', input.database, input.mode, reason)
-        return { record: { ...existing, reason, expiresAt }, created: false, version: current, rowId: Number(id) }
+        await this.stamp(client, input.audit, 'relocked', input.database, input.mode, record.reason)
+        return { record, created: false, version: current, rowId: Number(row.id) }
       }
-      // An expired row is dead: replace it rather than refresh it.
-      if (existing !== undefined) await client.query(`DELETE FROM ${this.t.locks} WHERE id = $1`, [found.rows[0].id])
+      if (row !== undefined && decision.action === 'insert' && decision.replacesExpired) {
+        await client.query(`DELETE FROM ${this.t.locks} WHERE id = $1`, [row.id])
+      }
       const inserted = await client.query<{ id: string }>(
         `INSERT INTO ${this.t.locks} (database, mode, reason, locked_by, locked_at, expires_at, owner) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
         [input.database, input.mode, input.reason, input.lockedBy, input.now, input.expiresAt, input.audit?.owner ?? null]

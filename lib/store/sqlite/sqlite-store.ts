@@ -7,7 +7,7 @@ import type {
   StoreChanges, StoredLockEvent
 } from '../../../types/index.js'
 import { StoreTooNewError } from '../../errors.js'
-import { type EventRow, type LockRow, expiredEvent, newLockRecord, toLockRecord, toStoredEvent } from '../rows.js'
+import { type EventRow, type LockRow, decideAcquire, expiredEvent, newLockRecord, toLockRecord, toStoredEvent } from '../rows.js'
 import { retryWhileBusy, whenNotBusy } from './sqlite-busy.js'
 import { SQLITE_MIGRATIONS, type SqliteMigration } from './sqlite-migrations.js'
 
@@ -242,20 +242,17 @@ export class SqliteLockStore implements LockStore {
     const s = this.statements
     return this.write((): AcquireResult => {
       const existing = s.getLock.get(input.database, input.mode)
-      const live = existing !== undefined && (existing.expires_at === null || existing.expires_at > input.now)
-      if (existing !== undefined && live) {
-        const reason = input.refreshReason ? input.reason : existing.reason
-        const expiresAt = input.refreshExpiry ? input.expiresAt : existing.expires_at
-        if (reason !== existing.reason || expiresAt !== existing.expires_at) {
-          s.updateLock.run({ rowid: existing.rowid, reason, expiresAt })
+      const decision = decideAcquire(existing === undefined ? undefined : toLockRecord(existing), input)
+      if (existing !== undefined && decision.action === 'keep') {
+        const { record } = decision
+        if (decision.changed) {
+          s.updateLock.run({ rowid: existing.rowid, reason: record.reason, expiresAt: record.expiresAt })
           s.journal.run(input.database, Date.now())
         }
-        this.stamp(input.audit, 'relocked', input.database, input.mode, reason)
-        const row = { ...existing, reason, expires_at: expiresAt }
-        return { record: toLockRecord(row), created: false, version: this.currentVersion(), rowId: existing.rowid }
+        this.stamp(input.audit, 'relocked', input.database, input.mode, record.reason)
+        return { record, created: false, version: this.currentVersion(), rowId: existing.rowid }
       }
-      // An expired row is dead: replace it rather than refresh it.
-      if (existing !== undefined) s.deleteLock.run(input.database, input.mode)
+      if (decision.action === 'insert' && decision.replacesExpired) s.deleteLock.run(input.database, input.mode)
       const info = s.insertLock.run({
         database: input.database,
         mode: input.mode,
