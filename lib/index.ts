@@ -92,6 +92,7 @@ export default databaseLock
 export { databaseLock, databaseLock as fastifyDatabaseLock }
 export { SqliteLockStore, type SqliteLockStoreOptions } from './store/sqlite/sqlite-store.js'
 export { PostgresLockStore, type PostgresLockStoreOptions } from './store/postgres/postgres-store.js'
+export { LockStoreError, type LockStoreErrorCode } from './store/store-errors.js'
 export { checkDatabaseName } from './names.js'
 export {
   createLockClient, LockClientError, ClientErrorCodes, type LockClient, type LockClientOptions, type ClientLockOptions,

@@ -2,7 +2,7 @@
 // rules of each command. Every mistake is a UsageError (exit 2) that says what to do.
 import { parseArgs } from 'node:util'
 import type { LockEventType, LockMode } from '../../types/index.js'
-import { LOCK_EVENT_TYPES, MAX_EVENTS_LIMIT, MAX_TTL_SECONDS } from '../limits.js'
+import { LOCK_EVENT_TYPES, LOCK_MODES, MAX_EVENTS_LIMIT, MAX_TTL_SECONDS } from '../limits.js'
 import { COMMAND_NAMES, COMMAND_OPTIONS, COMMANDS, HELP, commandHelp, isCommandName, type CommandName } from './commands.js'
 
 export class UsageError extends Error {
@@ -111,9 +111,13 @@ export function parse (argv: string[]): Parsed {
   return { command, values, args, rest: command === 'exec' ? rest : null }
 }
 
+function isLockMode (value: string): value is LockMode {
+  return LOCK_MODES.some((mode) => mode === value)
+}
+
 export function parseMode (value: string | undefined, fallback: LockMode, command: CommandName): LockMode {
   if (value === undefined) return fallback
-  if (value !== 'delete' && value !== 'write') throw new UsageError(`--mode must be delete or write, got "${value}"`, command)
+  if (!isLockMode(value)) throw new UsageError(`--mode must be ${LOCK_MODES.join(' or ')}, got "${value}"`, command)
   return value
 }
 

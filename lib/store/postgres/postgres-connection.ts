@@ -4,6 +4,7 @@
 import type { Client, Notification, Pool, PoolClient, PoolConfig } from 'pg'
 import { InvalidOptionError, StoreTooNewError } from '../../errors.js'
 import { positive } from '../../options.js'
+import { LockStoreError } from '../store-errors.js'
 import { POSTGRES_MIGRATIONS, VERSION_TABLE, type PostgresMigration } from './postgres-migrations.js'
 
 export interface PostgresLockStoreOptions {
@@ -137,7 +138,7 @@ export class PostgresConnection {
 
   /** Connects, migrates and starts listening; the first call of any method does this too. */
   connect (): Promise<void> {
-    if (this.closing !== null) return Promise.reject(new Error('the PostgreSQL lock store is closed'))
+    if (this.closing !== null) return Promise.reject(new LockStoreError('LOCK_STORE_CLOSED', 'the PostgreSQL lock store is closed'))
     if (this.initializing === null) {
       this.initializing = this.initialize().catch((err: unknown) => {
         // A newer schema stays refused; anything else (server down) is tried again on the next call.

@@ -10,6 +10,7 @@ import type {
 import { type EventRow, type LockRow, decideAcquire, expiredEvent, newLockRecord, toLockRecord, toStoredEvent } from '../rows.js'
 import { PostgresConnection, positiveOption, type PostgresLockStoreOptions, type PostgresTables } from './postgres-connection.js'
 import { POSTGRES_LATEST_VERSION, POSTGRES_MIGRATIONS } from './postgres-migrations.js'
+import { LockStoreError } from '../store-errors.js'
 
 export type { PostgresLockStoreOptions } from './postgres-connection.js'
 
@@ -225,7 +226,7 @@ export class PostgresLockStore implements LockStore {
   }
 
   private eventsKept (): void {
-    if (!this.hasEvents) throw new Error('this lock store schema has no audit table (schema version below 2)')
+    if (!this.hasEvents) throw new LockStoreError('LOCK_STORE_NO_EVENTS', 'this lock store schema has no audit table (schema version below 2)')
   }
 
   async snapshot (now: number): Promise<{ version: number, rows: LockRecord[] }> {

@@ -9,6 +9,7 @@ import type {
 import { StoreTooNewError } from '../../errors.js'
 import { type EventRow, type LockRow, decideAcquire, expiredEvent, newLockRecord, toLockRecord, toStoredEvent } from '../rows.js'
 import { retryWhileBusy, whenNotBusy } from './sqlite-busy.js'
+import { LockStoreError } from '../store-errors.js'
 import { SQLITE_MIGRATIONS, type SqliteMigration } from './sqlite-migrations.js'
 
 export interface SqliteLockStoreOptions {
@@ -41,14 +42,6 @@ const BACKGROUND_BUSY_BUDGET = 250
 
 /** How often the poll checks that the path still names the open file, ms (every write checks too). */
 const FILE_CHECK_INTERVAL = 250
-
-/**
- * The store's path no longer names the file this process opened: it was removed (the process
- * would write to a file nobody else sees, lost at the next start) or replaced.
- */
-export class LockStoreFileGoneError extends Error {
-  readonly code = 'LOCK_STORE_FILE_GONE'
-}
 
 interface FileIdentity { dev: number, ino: number }
 
@@ -216,12 +209,12 @@ export class SqliteLockStore implements LockStore {
     return whenNotBusy(() => this.db.transaction(work).immediate(), budget)
   }
 
-  /** Throws LockStoreFileGoneError unless the path still names the file this store opened. */
+  /** Throws LOCK_STORE_FILE_GONE unless the path still names the file this store opened. */
   private checkFile (): void {
     if (this.identity === null) return
     const found = identityOf(this.filePath)
     if (found === null || found.dev !== this.identity.dev || found.ino !== this.identity.ino) {
-      throw new LockStoreFileGoneError(
+      throw new LockStoreError('LOCK_STORE_FILE_GONE',
         `the lock store file ${this.filePath} no longer names the file this process opened (${found === null ? 'removed' : 'replaced'}); ` +
         'guarded requests and lock requests are refused until the same file is back. If it cannot be restored, ' +
         'restart every process that shares the store and take the locks again (docs/consistency.md, "Fault paths")')
@@ -349,7 +342,7 @@ export class SqliteLockStore implements LockStore {
   }
 
   private eventStatements (): NonNullable<SqliteLockStore['events']> {
-    if (this.events === null) throw new Error('this lock store file has no audit table (schema version below 2)')
+    if (this.events === null) throw new LockStoreError('LOCK_STORE_NO_EVENTS', 'this lock store file has no audit table (schema version below 2)')
     return this.events
   }
 
