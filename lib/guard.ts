@@ -14,7 +14,7 @@ import { displayName, nameParam } from './names.js'
 import { type AuditLog, originOf } from './audit.js'
 import type { ResolvedOptions } from './options.js'
 import { RefusalSchema } from './schemas.js'
-import type { LockView, OperationKind, Verdict } from './view.js'
+import type { LockView, OperationKind, Refusal } from './view.js'
 
 type GuardedClass = 'delete' | 'reset' | 'write'
 
@@ -64,10 +64,6 @@ function asError (err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err))
 }
 
-function blocks (verdict: Verdict, kind: OperationKind): boolean {
-  return (verdict.deleteLocked && kind === 'destructive') || verdict.write !== null
-}
-
 export function installGuard (fastify: FastifyInstance, options: ResolvedOptions, view: LockView, audit: AuditLog, store: LockStore): void {
   const { param, prefix } = options
   fastify.decorateRequest(kGuardedDatabase, null)
@@ -88,23 +84,21 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
    * read the lock's status (its owner, the admin key) learn its reason and who holds it; a
    * caller with no credentials learns nothing, not even that the database is locked.
    */
-  async function refusal (request: FastifyRequest, name: string, target: ResolvedDatabase, routeClass: GuardedClass, verdict: Verdict): Promise<Error> {
+  async function refusalError (request: FastifyRequest, name: string, target: ResolvedDatabase, routeClass: GuardedClass, refusal: Refusal): Promise<Error> {
     const database = target.id
     const principal = (await options.principal(request)) ?? null
     const admin = presentsAdminKey(request, options.adminKey)
-    const mode = verdict.deleteLocked && routeClass !== 'write' ? 'delete' : 'write'
-    audit.blocked(database, mode, mode === 'write' ? verdict.write?.reason ?? null : null, originOf(request, principal, target.owner))
+    audit.blocked(database, refusal.lock, refusal.lock === 'write' ? refusal.reason : null, originOf(request, principal, target.owner))
     if (principal === null && !admin) return new AuthenticationRequiredError()
-    const details = admin || principal === target.owner ? await lockDetails(database, mode) : null
-    if (mode === 'delete') {
+    const details = admin || principal === target.owner ? await lockDetails(database, refusal.lock) : null
+    if (refusal.lock === 'delete') {
       return Object.assign(new DatabaseLockedError(displayName(database), `${prefix}/${encodeURIComponent(name)}/unlock`), {
         database,
         operation: routeClass,
         ...details
       })
     }
-    const until = verdict.write?.until ?? options.now()
-    const seconds = Math.ceil((until - options.now()) / 1000)
+    const seconds = Math.ceil((refusal.until - options.now()) / 1000)
     const retryAfter = Math.max(1, Math.min(seconds, options.maxRetryAfter))
     const shownReason = details === null ? 'maintenance' : details.reason ?? 'maintenance'
     return Object.assign(new DatabaseWriteLockedError(displayName(database), shownReason, retryAfter), {
@@ -131,8 +125,8 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
         throw new LockStoreUnavailableError()
       }
     }
-    const verdict = view.check(target.id)
-    if (blocks(verdict, kind)) throw await refusal(request, name, target, routeClass, verdict)
+    const refusal = view.check(target.id, kind)
+    if (refusal !== null) throw await refusalError(request, name, target, routeClass, refusal)
     request[kGuardedDatabase] = target
   }
 
@@ -143,7 +137,7 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
       // A database that does not exist has no lock; the route itself answers.
       if (target === null || target === undefined) return done()
       // The common case costs two Map lookups: a fresh view and no lock on this database.
-      if (view.isFresh() && !blocks(view.check(target.id), kind)) {
+      if (view.isFresh() && view.check(target.id, kind) === null) {
         request[kGuardedDatabase] = target
         return done()
       }
@@ -181,10 +175,10 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
       const target = request[kGuardedDatabase]
       if (target === null) return handler.call(this, request, reply)
       const database = target.id
-      const verdict = view.check(database)
-      if (blocks(verdict, kind)) {
+      const refusal = view.check(database, kind)
+      if (refusal !== null) {
         const name = nameParam(request.params, param) || database
-        return refusal(request, name, target, routeClass, verdict).then((err) => { throw err })
+        return refusalError(request, name, target, routeClass, refusal).then((err) => { throw err })
       }
       view.enter(database, kind)
       const leave = (): void => { view.leave(database, kind) }

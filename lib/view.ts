@@ -9,20 +9,21 @@ import type { VisitLive } from './store/capabilities.js'
 /** What a guarded route does to a database: destroy it (delete, reset) or change it. */
 export type OperationKind = 'destructive' | 'write'
 
-interface WriteLock {
-  until: number
-  reason: string | null
+/** A write lock, kept in the view as the refusal it causes: the check hands it out as it is. */
+export interface WriteLockRefusal {
+  readonly lock: 'write'
+  /** ms; Infinity: never expires. */
+  readonly until: number
+  readonly reason: string | null
 }
+
+/** Why an operation is refused: a delete lock (403) or a write lock (503). */
+export type Refusal = { readonly lock: 'delete' } | WriteLockRefusal
+
+const DELETE_REFUSAL: Refusal = Object.freeze({ lock: 'delete' })
 
 /** One destructive operation in an in-flight count; writes count 1 each below it. */
 const DESTRUCTIVE = 2 ** 26
-
-export interface Verdict {
-  deleteLocked: boolean
-  write: WriteLock | null
-}
-
-const UNLOCKED: Verdict = Object.freeze({ deleteLocked: false, write: null })
 
 export interface LockViewOptions {
   store: LockStore
@@ -37,11 +38,11 @@ export interface LockViewOptions {
 }
 
 function applyTo (
-  deleteUntil: Map<string, number>, writeLocks: Map<string, WriteLock>, database: string, mode: LockMode, expiresAt: number | null, reason: string | null
+  deleteUntil: Map<string, number>, writeLocks: Map<string, WriteLockRefusal>, database: string, mode: LockMode, expiresAt: number | null, reason: string | null
 ): void {
   const until = expiresAt ?? Infinity
   if (mode === 'delete') deleteUntil.set(database, until)
-  else writeLocks.set(database, { until, reason })
+  else writeLocks.set(database, { lock: 'write', until, reason })
 }
 
 function sleep (ms: number): Promise<void> {
@@ -56,7 +57,7 @@ export class LockView {
   // way leaves the previous complete view in place.
   /** Expiry of each database's delete lock, ms (Infinity: never). */
   private deleteUntil = new Map<string, number>()
-  private writeLocks = new Map<string, WriteLock>()
+  private writeLocks = new Map<string, WriteLockRefusal>()
   private readonly inFlight = new Map<string, number>()
   private appliedVersion = 0
   /** performance.now() at the start of the last refresh that fully succeeded. */
@@ -96,15 +97,15 @@ export class LockView {
     return performance.now() - this.freshAt <= this.options.maxStaleness
   }
 
-  /** The locks that apply to `database` now. No I/O: this is the request path. */
-  check (database: string): Verdict {
+  /** Why an operation of `kind` on `database` is refused now, or null. No I/O, no allocation: this is the request path. */
+  check (database: string, kind: OperationKind): Refusal | null {
     const deleteUntil = this.deleteUntil.get(database)
     const writeLock = this.writeLocks.get(database)
-    if (deleteUntil === undefined && writeLock === undefined) return UNLOCKED
+    if (deleteUntil === undefined && writeLock === undefined) return null
     const now = this.options.now()
-    const deleteLocked = deleteUntil !== undefined && deleteUntil > now
-    const write = writeLock !== undefined && writeLock.until > now ? writeLock : null
-    return deleteLocked || write !== null ? { deleteLocked, write } : UNLOCKED
+    // A destructive operation blocked by both locks gets the delete lock's 403.
+    if (kind === 'destructive' && deleteUntil !== undefined && deleteUntil > now) return DELETE_REFUSAL
+    return writeLock !== undefined && writeLock.until > now ? writeLock : null
   }
 
   // In-flight counts live in one number per database (destructive in the high part, writes in
@@ -129,8 +130,8 @@ export class LockView {
   isDraining (database: string): boolean {
     const count = this.inFlight.get(database)
     if (count === undefined || count === 0) return false
-    const verdict = this.check(database)
-    return (verdict.deleteLocked && count >= DESTRUCTIVE) || verdict.write !== null
+    if (count >= DESTRUCTIVE && this.check(database, 'destructive') !== null) return true
+    return this.check(database, 'write') !== null
   }
 
   private drainingList (): string[] {
@@ -237,7 +238,7 @@ export class LockView {
   private async loadEverything (): Promise<number> {
     const { store } = this.options
     const deleteUntil = new Map<string, number>()
-    const writeLocks = new Map<string, WriteLock>()
+    const writeLocks = new Map<string, WriteLockRefusal>()
     const apply = (database: string, mode: LockMode, expiresAt: number | null, reason: string | null): void => {
       applyTo(deleteUntil, writeLocks, database, mode, expiresAt, reason)
     }
