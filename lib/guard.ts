@@ -18,6 +18,19 @@ import type { LockView, OperationKind, Refusal } from './view.js'
 
 type GuardedClass = 'delete' | 'reset' | 'write'
 
+/** The 503 body of a write refused under a write lock (reason and lockedBy for the owner and admin only). */
+interface WriteLockedAnswer {
+  statusCode: 503
+  code: 'DATABASE_WRITE_LOCKED'
+  error: 'Service Unavailable'
+  message: string
+  database: string
+  operation: GuardedClass
+  reason?: string | null
+  lockedBy?: string | null
+  retryAfter: number
+}
+
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH'])
 const CLASSES: ReadonlyArray<RouteLockClass> = ['delete', 'reset', 'write', 'read', false]
 
@@ -84,7 +97,7 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
    * read the lock's status (its owner, the admin key) learn its reason and who holds it; a
    * caller with no credentials learns nothing, not even that the database is locked.
    */
-  async function refusalError (request: FastifyRequest, name: string, target: ResolvedDatabase, routeClass: GuardedClass, refusal: Refusal): Promise<Error> {
+  async function refusalAnswer (request: FastifyRequest, name: string, target: ResolvedDatabase, routeClass: GuardedClass, refusal: Refusal): Promise<Error | WriteLockedAnswer> {
     const database = target.id
     const principal = (await options.principal(request)) ?? null
     const admin = presentsAdminKey(request, options.adminKey)
@@ -101,17 +114,22 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
     const seconds = Math.ceil((refusal.until - options.now()) / 1000)
     const retryAfter = Math.max(1, Math.min(seconds, options.maxRetryAfter))
     const shownReason = details === null ? 'maintenance' : details.reason ?? 'maintenance'
-    return Object.assign(new DatabaseWriteLockedError(displayName(database), shownReason, retryAfter), {
-      database,
-      operation: routeClass,
-      ...details,
-      retryAfter,
-      headers: { 'retry-after': String(retryAfter) }
-    })
+    const { message } = new DatabaseWriteLockedError(displayName(database), shownReason, retryAfter)
+    return { statusCode: 503, code: 'DATABASE_WRITE_LOCKED', error: 'Service Unavailable', message, database, operation: routeClass, ...details, retryAfter }
+  }
+
+  /**
+   * A write refused under a write lock is an expected answer, not a fault: it is sent here and
+   * logged at info. (Thrown, Fastify's default error handler would log every such 503 at error
+   * level, and a restore would flood the error log.)
+   */
+  function sendWriteLocked (reply: FastifyReply, answer: WriteLockedAnswer): FastifyReply {
+    reply.log.info({ code: answer.code, database: answer.database, operation: answer.operation }, 'database-lock: write refused, the database is write-locked')
+    return reply.code(503).header('retry-after', String(answer.retryAfter)).send(answer)
   }
 
   /** Everything but the common case: a stale view, a lock. */
-  async function slowPath (request: FastifyRequest, name: string, target: ResolvedDatabase, routeClass: GuardedClass, kind: OperationKind): Promise<void> {
+  async function slowPath (request: FastifyRequest, name: string, target: ResolvedDatabase, routeClass: GuardedClass, kind: OperationKind): Promise<WriteLockedAnswer | undefined> {
     const database = target.id
     if (!view.isFresh()) {
       try {
@@ -119,21 +137,26 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
       } catch (err) {
         if (options.failOpen && kind === 'write') {
           request.log.warn({ err, database }, 'database-lock: lock store unavailable; write let through (failOpen)')
-          return
+          return undefined
         }
         request.log.error({ err, database }, 'database-lock: lock store unavailable; request refused')
         throw new LockStoreUnavailableError()
       }
     }
     const refusal = view.check(target.id, kind)
-    if (refusal !== null) throw await refusalError(request, name, target, routeClass, refusal)
+    if (refusal !== null) {
+      const answer = await refusalAnswer(request, name, target, routeClass, refusal)
+      if (answer instanceof Error) throw answer
+      return answer
+    }
     request[kGuardedDatabase] = target
+    return undefined
   }
 
   function guardFor (routeClass: GuardedClass): preHandlerHookHandler {
     const kind: OperationKind = routeClass === 'write' ? 'write' : 'destructive'
 
-    function decide (request: FastifyRequest, name: string, target: ResolvedDatabase | null | undefined, done: HookHandlerDoneFunction): void {
+    function decide (request: FastifyRequest, reply: FastifyReply, name: string, target: ResolvedDatabase | null | undefined, done: HookHandlerDoneFunction): void {
       // A database that does not exist has no lock; the route itself answers.
       if (target === null || target === undefined) return done()
       // The common case costs two Map lookups: a fresh view and no lock on this database.
@@ -141,11 +164,15 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
         request[kGuardedDatabase] = target
         return done()
       }
-      slowPath(request, name, target, routeClass, kind).then(() => done(), done)
+      slowPath(request, name, target, routeClass, kind).then((answer) => {
+        // Sent: the hook chain stops here, so done is not called.
+        if (answer !== undefined) sendWriteLocked(reply, answer)
+        else done()
+      }, done)
     }
 
     // Callback style, so that a host whose resolveDatabase answers synchronously pays no promise.
-    return function databaseLockGuard (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
+    return function databaseLockGuard (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
       const name = nameParam(request.params, param)
       const problem = options.validateName(name)
       if (problem !== null) return done(new InvalidDatabaseNameError(displayName(name), problem))
@@ -156,9 +183,9 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
         return done(asError(err))
       }
       if (isThenable(resolved)) {
-        Promise.resolve(resolved).then((target) => { decide(request, name, target, done) }, (err: unknown) => { done(asError(err)) })
+        Promise.resolve(resolved).then((target) => { decide(request, reply, name, target, done) }, (err: unknown) => { done(asError(err)) })
       } else {
-        decide(request, name, resolved, done)
+        decide(request, reply, name, resolved, done)
       }
     }
   }
@@ -178,7 +205,10 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
       const refusal = view.check(database, kind)
       if (refusal !== null) {
         const name = nameParam(request.params, param) || database
-        return refusalError(request, name, target, routeClass, refusal).then((err) => { throw err })
+        return refusalAnswer(request, name, target, routeClass, refusal).then((answer) => {
+          if (answer instanceof Error) throw answer
+          return sendWriteLocked(reply, answer)
+        })
       }
       view.enter(database, kind)
       const leave = (): void => { view.leave(database, kind) }

@@ -29,7 +29,7 @@ async function databaseLockPlugin (fastify: FastifyInstance, rawOptions: Databas
   const options = resolveOptions(rawOptions)
   const maxParamLength = fastify.initialConfig.routerOptions?.maxParamLength ?? 100
   if (maxParamLength < MAX_NAME_LENGTH) {
-    // Longer names would get Fastify's 404 before any route runs: say why once, at start.
+    // Longer names would get Fastify's 414 before any route runs: say why once, at start.
     fastify.log.warn(`database-lock: maxParamLength is ${maxParamLength}; database names may be ${MAX_NAME_LENGTH} characters. Create the server with Fastify({ routerOptions: { maxParamLength: 1024 } })`)
   }
   const ownsStore = options.store.kind !== 'given'

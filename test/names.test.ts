@@ -1,7 +1,9 @@
 // Database names: bad ones get 400 INVALID_DATABASE_NAME and change nothing.
+import Fastify from 'fastify'
 import t from 'tap'
 import { checkDatabaseName } from '../lib/names.js'
 import { createDatabases, startDemo } from './helpers/app.js'
+import { databaseLock, hostOptions } from './helpers/host.js'
 import { storeContent } from './helpers/store.js'
 
 const INVALID = [
@@ -80,4 +82,15 @@ t.test('a name with "/" travels as %2F and locks that database', async (t) => {
   const del = await demo.as('alice', 'DELETE', '/v1/database/team%2Fprod')
   t.equal(del.statusCode, 403)
   t.match(del.json().message, /POST \/v1\/database\/team%2Fprod\/unlock/, 'the unlock route is given URL-encoded')
+})
+
+t.test('with Fastify\'s default maxParamLength (100), a longer name is Fastify\'s own 414', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(databaseLock, hostOptions(t))
+  app.delete('/db/:name', async () => ({ deleted: true }))
+  await app.ready()
+  const res = await app.inject({ method: 'DELETE', url: `/db/${'a'.repeat(150)}` })
+  t.equal(res.statusCode, 414, 'URI Too Long, before any route or hook runs')
+  t.equal(res.json().code, 'FST_ERR_MAX_PARAM_LENGTH')
 })
