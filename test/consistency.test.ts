@@ -110,6 +110,8 @@ t.test('the request path makes no store call', async (t) => {
   app.post('/db/:name', async () => ({ ok: true }))
   await app.ready()
   await app.databaseLock.lock('stage')
+  // The count means something only if the counting store is the one in use.
+  t.ok(calls.includes('acquire'), 'the lock went through the counting store')
   calls.length = 0
   let refused = 0
   for (let i = 0; i < 500; i++) {
@@ -118,4 +120,6 @@ t.test('the request path makes no store call', async (t) => {
   }
   t.equal(refused, 500, 'the locked database was refused every time')
   t.same(calls, [], '1,000 guarded requests made no store call')
+  await app.databaseLock.unlock('stage')
+  t.ok(calls.includes('release'), 'and still is after the requests')
 })
