@@ -8,15 +8,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 t.test('a lock waits for a callback-style DELETE until its reply is sent', async (t) => {
   const app = newHost(t)
   await app.register(databaseLock, hostOptions(t))
-  let started = false
+  const state = { started: false }
   let sentAt = 0
   app.delete('/db/:name', function (_request, reply) {
-    started = true
+    state.started = true
     setTimeout(() => { sentAt = Date.now(); reply.send({ deleted: true }) }, 300)
   })
   await app.ready()
   const deleting = app.inject({ method: 'DELETE', url: '/db/prod', headers: { 'x-user': 'alice' } })
-  while (!started) await sleep(5)
+  while (!state.started) await sleep(5)
   await app.databaseLock.lock('prod')
   const lockedAt = Date.now()
   t.equal((await deleting).statusCode, 200, 'the delete that started first completes')
