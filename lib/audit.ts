@@ -51,7 +51,8 @@ export class AuditLog {
     readonly events: EventsCapability | null,
     private readonly log: FastifyBaseLogger,
     private readonly now: () => number,
-    private readonly wanted: boolean
+    private readonly wanted: boolean,
+    private readonly onEvent: ((event: LockEvent) => void | Promise<void>) | null = null
   ) {}
 
   /** Events are written when wanted and the store keeps them; they are logged whenever wanted. */
@@ -77,6 +78,18 @@ export class AuditLog {
       route: event.route,
       count: event.count
     }, `database-lock: ${event.type} ${event.database}`)
+    if (this.onEvent !== null) this.tell(this.onEvent, event)
+  }
+
+  /** The host's onLockEvent: its failures are logged, never passed on, and it is not awaited. */
+  private tell (onEvent: (event: LockEvent) => void | Promise<void>, event: LockEvent): void {
+    const failed = (err: unknown): void => { this.log.warn({ err, event: event.type }, 'database-lock: onLockEvent failed') }
+    try {
+      const result = onEvent({ ...event })
+      if (result !== undefined) result.catch(failed)
+    } catch (err) {
+      failed(err)
+    }
   }
 
   /** What a store needs to write a change's event in the change's own transaction; undefined when off. */

@@ -51,7 +51,7 @@ async function databaseLockPlugin (fastify: FastifyInstance, rawOptions: Databas
     if (ownsStore) await store.close()
     throw err
   }
-  const audit = new AuditLog(capabilities.events, fastify.log, options.now, options.audit)
+  const audit = new AuditLog(capabilities.events, fastify.log, options.now, options.audit, options.onLockEvent)
   audit.start()
   const service = new LockService(options, store, view, fastify.log, audit)
 

@@ -9,8 +9,9 @@ export type StoreChoice =
   | { kind: 'sqlite', path: string }
   | { kind: 'postgres', url: string }
 
-export type ResolvedOptions = Required<Omit<DatabaseLockOptions, 'path' | 'url' | 'store' | 'adminKey' | 'listPath'>> & {
+export type ResolvedOptions = Required<Omit<DatabaseLockOptions, 'path' | 'url' | 'store' | 'adminKey' | 'listPath' | 'onLockEvent'>> & {
   store: StoreChoice
+  onLockEvent: DatabaseLockOptions['onLockEvent'] | null
   adminKey: string | null
   listPath: string | false
 }
@@ -57,6 +58,9 @@ export function resolveOptions (options: DatabaseLockOptions): ResolvedOptions {
   if (options.adminKey !== undefined && options.adminKey !== null && (typeof options.adminKey !== 'string' || options.adminKey.length < 16)) {
     throw new InvalidOptionError('option "adminKey" must be a string of at least 16 characters; leave it unset to disable admin access')
   }
+  if (options.onLockEvent !== undefined && typeof options.onLockEvent !== 'function') {
+    throw new InvalidOptionError('option "onLockEvent" must be a function (event) => void')
+  }
   const param = options.param ?? 'name'
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(param)) {
     throw new InvalidOptionError(`option "param" must be a route parameter name, got ${String(param)}`)
@@ -93,6 +97,7 @@ export function resolveOptions (options: DatabaseLockOptions): ResolvedOptions {
     authStrategies: options.authStrategies ?? [],
     audit: options.audit !== false,
     auditRetentionDays: positive('auditRetentionDays', options.auditRetentionDays, 90),
+    onLockEvent: options.onLockEvent ?? null,
     now: options.now ?? Date.now
   }
 }

@@ -252,6 +252,13 @@ export interface DatabaseLockOptions {
   audit?: boolean
   /** Days audit events are kept. Default 90. */
   auditRetentionDays?: number
+  /**
+   * Hears every audit event as it is recorded (locked, relocked, unlocked, expired, conflict;
+   * blocked once per folded second, with its count): forward them to a log pipeline, a
+   * webhook, metrics. Needs `audit` (the default). What it throws or rejects is logged and
+   * never changes the request's answer; a slow one delays nothing (it is not awaited).
+   */
+  onLockEvent?: (event: LockEvent) => void | Promise<void>
   /** Clock for lock times and expiry (tests). Default `Date.now`. */
   now?: () => number
 }
