@@ -13,7 +13,7 @@ import type { LockStore } from '../types/index.js'
 import { displayName, nameParam } from './names.js'
 import { type AuditLog, originOf } from './audit.js'
 import type { ResolvedOptions } from './options.js'
-import { RefusalSchema } from './schemas.js'
+import { ErrorSchema, RefusalSchema } from './schemas.js'
 import type { LockView, OperationKind, Refusal } from './view.js'
 
 type GuardedClass = 'delete' | 'reset' | 'write'
@@ -242,12 +242,24 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
   })
 }
 
-/** Lets 403/503 refusals keep their extra fields (database, reason, retryAfter) through serialization. */
+/**
+ * The answers the guard adds to a route, for its serializer (refusals keep their extra fields:
+ * database, reason, retryAfter) and for the OpenAPI document. A status the route declares
+ * itself is left as it is.
+ */
+const GUARD_RESPONSES: ReadonlyArray<[status: string, range: string, schema: object]> = [
+  ['400', '4xx', { ...ErrorSchema, description: 'INVALID_DATABASE_NAME: the database name breaks the naming rules' }],
+  ['401', '4xx', { ...ErrorSchema, description: 'AUTHENTICATION_REQUIRED: the database is locked and the request has no credentials' }],
+  ['403', '4xx', { ...RefusalSchema, description: 'DATABASE_LOCKED: a delete lock refuses deletes and resets (reason and lockedBy for the owner and admin key only)' }],
+  ['503', '5xx', { ...RefusalSchema, description: 'DATABASE_WRITE_LOCKED (with Retry-After): a write lock refuses writes; or LOCK_STORE_UNAVAILABLE' }]
+]
+
 function addRefusalSchemas (route: RouteOptions): void {
   const schema = route.schema ?? {}
   const declared: unknown = schema.response
   const response: Record<string, unknown> = typeof declared === 'object' && declared !== null ? { ...declared } : {}
-  if (response['4xx'] === undefined && response['403'] === undefined) response['403'] = RefusalSchema
-  if (response['5xx'] === undefined && response['503'] === undefined) response['503'] = RefusalSchema
+  for (const [status, range, answer] of GUARD_RESPONSES) {
+    if (response[range] === undefined && response[status] === undefined) response[status] = answer
+  }
   route.schema = { ...schema, response }
 }

@@ -102,7 +102,8 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
   app.decorateRequest('user', null)
   app.addHook('onRequest', async (request, reply) => {
     const header = request.headers.authorization
-    if (header === undefined) return
+    // A monitor's stray header must not make the service look down.
+    if (header === undefined || request.routeOptions.url === '/health') return
     const match = /^Bearer\s+(\S+)$/i.exec(header)
     const principal = match === null ? undefined : settings.tokens.get(match[1])
     if (principal === undefined) {
@@ -141,9 +142,13 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
   }
 
   // 403 and 503 are left to the lock plugin's refusal schema, which keeps `database`, `reason`, `retryAfter`.
-  const errors = { 401: DemoError, 404: DemoError }
+  const errors = {
+    401: { ...DemoError, description: 'AUTHENTICATION_REQUIRED: no credentials; INVALID_TOKEN: a bearer token the service does not know' },
+    404: { ...DemoError, description: 'DATABASE_NOT_FOUND' }
+  }
 
-  app.get('/health', { schema: { tags: ['service'], response: { 200: Type.Object({ status: Type.String() }) } } },
+  // No credentials needed: monitors call it (security [] overrides the document's default).
+  app.get('/health', { schema: { tags: ['service'], summary: 'Liveness', security: [], response: { 200: Type.Object({ status: Type.String() }) } } },
     async () => ({ status: 'ok' }))
 
   app.post('/v1/database/:name', {
@@ -209,7 +214,12 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
       summary: 'Insert a row (any JSON object)',
       params: NameParams,
       body: Type.Object({}, { additionalProperties: true }),
-      response: { 201: Type.Object({ seq: Type.Integer() }), 400: DemoError, 507: DemoError, ...errors }
+      response: {
+        201: Type.Object({ seq: Type.Integer() }),
+        400: { ...DemoError, description: 'ROW_TOO_DEEP: nested more than 64 levels; INVALID_DATABASE_NAME; or a body that is not a JSON object' },
+        507: { ...DemoError, description: 'STORAGE_FULL: no room left; nothing was changed' },
+        ...errors
+      }
     }
   }, async (request, reply) => {
     const database = ownerOnly(request, reply)
