@@ -118,10 +118,15 @@ const DEFAULT_TIMEOUT = 60_000
 /** Pauses between release attempts: a restore that just finished should not leave its lock behind over a blip. */
 const RELEASE_RETRY_DELAYS = [250, 1000, 2000]
 
+/** A field of a JSON value, if it is an object (no cast: unknown all the way). */
+function field (value: unknown, name: string): unknown {
+  return typeof value === 'object' && value !== null ? Reflect.get(value, name) : undefined
+}
+
 function isErrorBody (value: unknown): value is LockErrorBody {
-  const body = value as Partial<LockErrorBody> | null
-  return typeof body === 'object' && body !== null && typeof body.message === 'string' &&
-    (body.code === undefined || typeof body.code === 'string')
+  const code = field(value, 'code')
+  return typeof field(value, 'message') === 'string' && typeof field(value, 'statusCode') === 'number' &&
+    (code === undefined || typeof code === 'string')
 }
 
 /** What `onError` receives: the client's errors as they are, anything else wrapped. */
@@ -135,9 +140,11 @@ function trimSlash (path: string): string {
 }
 
 function describeCause (err: unknown): string {
-  const cause = (err as { cause?: { code?: unknown, message?: unknown } } | null)?.cause
-  if (typeof cause?.code === 'string') return cause.code
-  if (typeof cause?.message === 'string') return cause.message
+  const cause = field(err, 'cause')
+  const code = field(cause, 'code')
+  if (typeof code === 'string') return code
+  const message = field(cause, 'message')
+  if (typeof message === 'string') return message
   return err instanceof Error ? err.message : String(err)
 }
 

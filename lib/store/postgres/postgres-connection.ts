@@ -45,7 +45,7 @@ function loadPg (): PgModule {
   try {
     return require('pg') as PgModule
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && /'pg'/.test(String((err as Error).message))) {
+    if (err instanceof Error && 'code' in err && err.code === 'MODULE_NOT_FOUND' && /'pg'/.test(err.message)) {
       throw new InvalidOptionError('the PostgreSQL lock store needs the "pg" package: run npm install pg')
     }
     throw err
