@@ -13,7 +13,7 @@ import type { LockStore } from '../types/index.js'
 import { displayName, nameParam } from './names.js'
 import { type AuditLog, originOf } from './audit.js'
 import type { ResolvedOptions } from './options.js'
-import { ErrorSchema, RefusalSchema } from './schemas.js'
+import { RefusalSchema } from './schemas.js'
 import type { LockView, OperationKind, Refusal } from './view.js'
 
 type GuardedClass = 'delete' | 'reset' | 'write'
@@ -243,13 +243,13 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
 }
 
 /**
- * The answers the guard adds to a route, for its serializer (refusals keep their extra fields:
+ * The refusals the guard adds to a route, for its serializer (they keep their extra fields:
  * database, reason, retryAfter) and for the OpenAPI document. A status the route declares
- * itself is left as it is.
+ * itself is left as it is. Not 400 or 401: a schema added there would also shape the host's
+ * own 400/401 bodies (a body of another shape would fail to serialize), so the host documents
+ * those (INVALID_DATABASE_NAME, AUTHENTICATION_REQUIRED) with its own.
  */
 const GUARD_RESPONSES: ReadonlyArray<[status: string, range: string, schema: object]> = [
-  ['400', '4xx', { ...ErrorSchema, description: 'INVALID_DATABASE_NAME: the database name breaks the naming rules' }],
-  ['401', '4xx', { ...ErrorSchema, description: 'AUTHENTICATION_REQUIRED: the database is locked and the request has no credentials' }],
   ['403', '4xx', { ...RefusalSchema, description: 'DATABASE_LOCKED: a delete lock refuses deletes and resets (reason and lockedBy for the owner and admin key only)' }],
   ['503', '5xx', { ...RefusalSchema, description: 'DATABASE_WRITE_LOCKED (with Retry-After): a write lock refuses writes; or LOCK_STORE_UNAVAILABLE' }]
 ]

@@ -143,6 +143,7 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
 
   // 403 and 503 are left to the lock plugin's refusal schema, which keeps `database`, `reason`, `retryAfter`.
   const errors = {
+    400: { ...DemoError, description: 'INVALID_DATABASE_NAME: the name breaks the naming rules; or a body that does not fit the route' },
     401: { ...DemoError, description: 'AUTHENTICATION_REQUIRED: no credentials; INVALID_TOKEN: a bearer token the service does not know' },
     404: { ...DemoError, description: 'DATABASE_NOT_FOUND' }
   }
@@ -216,9 +217,9 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
       body: Type.Object({}, { additionalProperties: true }),
       response: {
         201: Type.Object({ seq: Type.Integer() }),
-        400: { ...DemoError, description: 'ROW_TOO_DEEP: nested more than 64 levels; INVALID_DATABASE_NAME; or a body that is not a JSON object' },
         507: { ...DemoError, description: 'STORAGE_FULL: no room left; nothing was changed' },
-        ...errors
+        ...errors,
+        400: { ...DemoError, description: 'ROW_TOO_DEEP: nested more than 64 levels; INVALID_DATABASE_NAME; or a body that is not a JSON object' }
       }
     }
   }, async (request, reply) => {
