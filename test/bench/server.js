@@ -40,7 +40,9 @@ async function main () {
     const settings = JSON.parse(process.env.BENCH_LOCK_OPTIONS || '{}')
     await app.register(databaseLock, {
       ...(process.env.LOCK_URL ? { url: process.env.LOCK_URL } : { path: process.env.LOCK_FILE }),
-      principal: () => null,
+      // A signed-in caller who does not own the databases: refusals are the plain ones most
+      // callers get (no principal would be a 401; the owner's refusal reads the store for details).
+      principal: () => 'bench-caller',
       resolveDatabase: lookup,
       adminKey: process.env.ADMIN_KEY,
       ...settings
