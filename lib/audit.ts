@@ -71,6 +71,7 @@ export class AuditLog {
       event: event.type,
       database: event.database,
       mode: event.mode,
+      holder: event.holder,
       principal: event.principal,
       reason: event.reason,
       requestId: event.requestId,
@@ -98,14 +99,14 @@ export class AuditLog {
   }
 
   /** Logs a change whose event the store wrote with the change itself. */
-  logChange (type: 'locked' | 'relocked' | 'unlocked', database: string, mode: LockMode, reason: string | null, stamp: AuditStamp | undefined): void {
-    if (stamp !== undefined) this.logEvent({ type, database, mode, reason, ...stamp, count: 1 })
+  logChange (type: 'locked' | 'relocked' | 'unlocked', database: string, mode: LockMode, holder: string, reason: string | null, stamp: AuditStamp | undefined): void {
+    if (stamp !== undefined) this.logEvent({ type, database, mode, holder, reason, ...stamp, count: 1 })
   }
 
   /** An event outside any change (a conflict): written before the caller answers. */
-  async record (type: 'conflict', database: string, mode: LockMode, reason: string | null, origin: EventOrigin): Promise<void> {
+  async record (type: 'conflict', database: string, mode: LockMode, holder: string, reason: string | null, origin: EventOrigin): Promise<void> {
     if (!this.wanted) return
-    const event: LockEvent = { type, database, mode, reason, ...origin, at: this.now(), count: 1 }
+    const event: LockEvent = { type, database, mode, holder, reason, ...origin, at: this.now(), count: 1 }
     this.logEvent(event)
     if (!this.enabled) return
     try {
@@ -130,7 +131,7 @@ export class AuditLog {
       return
     }
     const at = this.now()
-    this.pending.set(key, { event: { type: 'blocked', database, mode, reason, ...origin, at, count: 1 }, windowEnds: Date.now() + BLOCKED_WINDOW })
+    this.pending.set(key, { event: { type: 'blocked', database, mode, holder: null, reason, ...origin, at, count: 1 }, windowEnds: Date.now() + BLOCKED_WINDOW })
   }
 
   /** Writes refusal windows that have closed (all of them when `everything`). */

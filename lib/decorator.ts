@@ -2,7 +2,7 @@
 // the routes' own compiled schemas, so a program gets the same 400 a request would.
 import type { DatabaseLockDecorator, ResolvedDatabase } from '../types/index.js'
 import { PROGRAM_ORIGIN, type EventOrigin } from './audit.js'
-import { DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT } from './limits.js'
+import { ALL_HOLDERS, DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT } from './limits.js'
 import { EventsQuery, ListQuery, LockBody, UnlockBody } from './schemas.js'
 import type { LockService } from './service.js'
 import { strictChecker } from './validation.js'
@@ -19,15 +19,18 @@ function programOrigin (by: string, target: ResolvedDatabase): EventOrigin {
 export function createDecorator (service: LockService): DatabaseLockDecorator {
   return {
     async lock (database, options = {}) {
-      const { mode = 'delete', reason, ttl } = checkLock({ mode: options.mode, reason: options.reason, ttl: options.ttl })
-      const target = await service.resolve(database)
       const by = options.by ?? 'program'
-      return service.lock(target, { mode, reason, ttl, by }, programOrigin(by, target))
+      const { mode = 'delete', reason, ttl, holder = by, children } = checkLock({
+        mode: options.mode, reason: options.reason, ttl: options.ttl, holder: options.holder, children: options.children
+      })
+      const target = await service.resolve(database)
+      return service.lock(target, { mode, reason, ttl, by, holder, children }, programOrigin(by, target))
     },
     async unlock (database, options = {}) {
-      const { mode = 'delete' } = checkUnlock({ mode: options.mode })
+      const by = options.by ?? 'program'
+      const { mode = 'delete', holder = by } = checkUnlock({ mode: options.mode, holder: options.holder })
       const target = await service.resolve(database)
-      return service.unlock(target, mode, programOrigin(options.by ?? 'program', target))
+      return service.unlock(target, mode, holder === ALL_HOLDERS ? null : holder, programOrigin(by, target))
     },
     async events (database, options = {}) {
       const { type, limit = DEFAULT_EVENTS_LIMIT, cursor } = checkEvents({ type: options.type, limit: options.limit, cursor: options.cursor })

@@ -3,17 +3,18 @@
 import type {
   FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteHandlerMethod, RouteOptions, preHandlerHookHandler
 } from 'fastify'
-import type { ResolvedDatabase, RouteLockClass } from '../types/index.js'
+import type { LockInfo, ResolvedDatabase, RouteLockClass } from '../types/index.js'
 import {
   AuthenticationRequiredError, DatabaseLockedError, DatabaseWriteLockedError, InvalidDatabaseNameError, InvalidOptionError,
   LockStoreUnavailableError
 } from './errors.js'
 import { presentsAdminKey } from './auth.js'
 import type { LockStore } from '../types/index.js'
-import { displayName, nameParam } from './names.js'
+import { ancestorsOf, displayName, nameParam } from './names.js'
 import { type AuditLog, originOf } from './audit.js'
 import type { ResolvedOptions } from './options.js'
 import { RefusalSchema } from './schemas.js'
+import { nameOf, toInfo } from './service.js'
 import type { LockView, OperationKind, Refusal } from './view.js'
 
 type GuardedClass = 'delete' | 'reset' | 'write'
@@ -29,6 +30,16 @@ interface WriteLockedAnswer {
   reason?: string | null
   lockedBy?: string | null
   retryAfter: number
+  locks?: LockInfo[]
+}
+
+/** What an owner or the admin key learns of the locks that refuse a request. */
+interface RefusalDetails {
+  /** Of the lock that ends last (the one `Retry-After` waits for). */
+  reason: string | null
+  lockedBy: string | null
+  /** Every holder's lock of the refusing mode, inherited ones included. */
+  locks: LockInfo[]
 }
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH'])
@@ -82,13 +93,15 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
   fastify.decorateRequest(kGuardedDatabase, null)
 
   /** Who locked it and why: read from the store, for the callers allowed to know (a refusal is rare). */
-  async function lockDetails (database: string, mode: 'delete' | 'write'): Promise<{ reason: string | null, lockedBy: string | null }> {
+  async function lockDetails (target: ResolvedDatabase, mode: 'delete' | 'write'): Promise<RefusalDetails> {
     try {
-      const lock = (await store.locksOf(database, options.now())).find((candidate) => candidate.mode === mode)
-      return { reason: lock?.reason ?? null, lockedBy: lock?.lockedBy ?? null }
+      const records = (await store.locksOf(target.id, options.now(), ancestorsOf(nameOf(target)))).filter((candidate) => candidate.mode === mode)
+      const last = records.reduce<typeof records[number] | undefined>((latest, record) =>
+        latest === undefined || (record.expiresAt ?? Infinity) > (latest.expiresAt ?? Infinity) ? record : latest, undefined)
+      return { reason: last?.reason ?? null, lockedBy: last?.lockedBy ?? null, locks: records.map((record) => toInfo(record, target.id)) }
     } catch {
       // The refusal stands without its details.
-      return { reason: null, lockedBy: null }
+      return { reason: null, lockedBy: null, locks: [] }
     }
   }
 
@@ -103,7 +116,7 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
     const admin = presentsAdminKey(request, options.adminKey)
     audit.blocked(database, refusal.lock, refusal.lock === 'write' ? refusal.reason : null, originOf(request, principal, target.owner))
     if (principal === null && !admin) return new AuthenticationRequiredError()
-    const details = admin || principal === target.owner ? await lockDetails(database, refusal.lock) : null
+    const details = admin || principal === target.owner ? await lockDetails(target, refusal.lock) : null
     if (refusal.lock === 'delete') {
       return Object.assign(new DatabaseLockedError(displayName(database), `${prefix}/${encodeURIComponent(name)}/unlock`), {
         database,
@@ -143,7 +156,7 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
         throw new LockStoreUnavailableError()
       }
     }
-    const refusal = view.check(target.id, kind)
+    const refusal = view.check(target.id, kind, nameOf(target))
     if (refusal !== null) {
       const answer = await refusalAnswer(request, name, target, routeClass, refusal)
       if (answer instanceof Error) throw answer
@@ -160,7 +173,7 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
       // A database that does not exist has no lock; the route itself answers.
       if (target === null || target === undefined) return done()
       // The common case costs two Map lookups: a fresh view and no lock on this database.
-      if (view.isFresh() && view.check(target.id, kind) === null) {
+      if (view.isFresh() && view.check(target.id, kind, target.name) === null) {
         request[kGuardedDatabase] = target
         return done()
       }
@@ -202,15 +215,15 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
       const target = request[kGuardedDatabase]
       if (target === null) return handler.call(this, request, reply)
       const database = target.id
-      const refusal = view.check(database, kind)
+      const name = target.name ?? database
+      const refusal = view.check(database, kind, name)
       if (refusal !== null) {
-        const name = nameParam(request.params, param) || database
-        return refusalAnswer(request, name, target, routeClass, refusal).then((answer) => {
+        return refusalAnswer(request, nameParam(request.params, param) || database, target, routeClass, refusal).then((answer) => {
           if (answer instanceof Error) throw answer
           return sendWriteLocked(reply, answer)
         })
       }
-      view.enter(database, kind)
+      view.enter(database, kind, name)
       const leave = (): void => { view.leave(database, kind) }
       let result: ReturnType<RouteHandlerMethod>
       try {

@@ -16,3 +16,10 @@ export const MAX_LIST_LIMIT = 1000
 
 export const DEFAULT_EVENTS_LIMIT = 50
 export const MAX_EVENTS_LIMIT = 500
+
+/** A lock's holder: 1–64 characters, a letter or digit first. */
+export const HOLDER_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$'
+/** On unlock: every holder's lock of the mode. */
+export const ALL_HOLDERS = '*'
+/** The holder of a lock taken with the admin key, when the body names none. */
+export const ADMIN_HOLDER = 'admin'

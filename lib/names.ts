@@ -33,3 +33,24 @@ export function displayName (name: string): string {
   const shown = name.length > 80 ? `${name.slice(0, 80)}…` : name
   return JSON.stringify(shown).slice(1, -1)
 }
+
+/**
+ * The names above `name`, nearest last: `acme/prod/eu` → `acme`, `acme/prod`. A `children` lock
+ * on any of them covers `name`. Split exactly at segment separators, so `acme` is never above `acme2`.
+ */
+export function ancestorsOf (name: string): string[] {
+  const ancestors: string[] = []
+  for (let i = 1; i < name.length; i++) {
+    const char = name.charCodeAt(i)
+    if (char === 46 /* . */ || char === 47 /* / */) ancestors.push(name.slice(0, i))
+  }
+  return ancestors
+}
+
+/** Whether `name` is `namespace` or below it. */
+export function isWithin (name: string, namespace: string): boolean {
+  if (!name.startsWith(namespace)) return false
+  if (name.length === namespace.length) return true
+  const separator = name.charCodeAt(namespace.length)
+  return separator === 46 || separator === 47
+}

@@ -5,6 +5,7 @@ import type { ResolvedDatabase } from '../types/index.js'
 import { type EventOrigin, originOf } from './audit.js'
 import { ADMIN_PRINCIPAL, databaseName, isAdmin, resolvedTarget, type Strategies } from './auth.js'
 import { DatabaseNotFoundError, InvalidDatabaseNameError } from './errors.js'
+import { ADMIN_HOLDER, ALL_HOLDERS } from './limits.js'
 import { displayName } from './names.js'
 import type { ResolvedOptions } from './options.js'
 import {
@@ -54,13 +55,19 @@ export function registerRoutes (host: FastifyInstance, options: ResolvedOptions,
     return originOf(request, principal ?? ADMIN_PRINCIPAL, target.owner)
   }
 
+  /** The holder a lock or unlock names when its body does not: the caller, `admin` for the admin key. */
+  function defaultHolder (request: FastifyRequest, origin: EventOrigin): string {
+    return isAdmin(request) || origin.principal === null || origin.principal === ADMIN_PRINCIPAL ? ADMIN_HOLDER : origin.principal
+  }
+
   const paramsSchema = param === 'name' ? DatabaseParams : { type: 'object', properties: { [param]: { type: 'string' } } }
   const path = `${prefix}/:${param}/lock`
 
   fastify.post(path, routeOptions({
     summary: 'Lock a database',
-    description: 'Takes a `delete` lock (deletes and resets answer 403) or a `write` lock (every guarded write answers 503). ' +
-      'Answers only once every process refuses the blocked operations and none of them is still running. Idempotent.',
+    description: 'Takes a `delete` lock (deletes and resets answer 403) or a `write` lock (every guarded write answers 503), ' +
+      'held by `holder` (default: the caller); with `children`, also on every name below. ' +
+      'Answers only once every process refuses the blocked operations and none of them is still running. Idempotent per mode and holder.',
     params: paramsSchema,
     body: LockBody,
     response: { 200: LockStatusSchema, ...errorResponses }
@@ -72,20 +79,25 @@ export function registerRoutes (host: FastifyInstance, options: ResolvedOptions,
       mode: body.mode ?? 'delete',
       reason: body.reason,
       ttl: body.ttl,
-      by: origin.principal ?? ADMIN_PRINCIPAL
+      by: origin.principal ?? ADMIN_PRINCIPAL,
+      holder: body.holder ?? defaultHolder(request, origin),
+      children: body.children
     }, origin)
   })
 
   fastify.post(`${prefix}/:${param}/unlock`, routeOptions({
     summary: 'Unlock a database',
-    description: 'Lifts the lock of one mode (default `delete`); the other mode stays. Idempotent.',
+    description: 'Lifts one holder\'s lock of one mode (default: the caller\'s `delete` lock); other holders\' locks and the other mode stay. ' +
+      '`{"holder": "*"}` lifts every holder\'s lock of the mode. Idempotent.',
     params: paramsSchema,
     body: UnlockBody,
     response: { 200: LockStatusSchema, ...errorResponses }
   }, ownerOrAdmin), async (request) => {
     const body = request.body ?? {}
     const target = await targetOf(request)
-    return service.unlock(target, body.mode ?? 'delete', await originFor(request, target))
+    const origin = await originFor(request, target)
+    const holder = body.holder ?? defaultHolder(request, origin)
+    return service.unlock(target, body.mode ?? 'delete', holder === ALL_HOLDERS ? null : holder, origin)
   })
 
   fastify.get(`${path}/events`, routeOptions({

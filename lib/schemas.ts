@@ -2,8 +2,8 @@
 // serialization and the OpenAPI that @fastify/swagger builds from them.
 import { Type, type Static } from 'typebox'
 import {
-  DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT, LOCK_EVENT_TYPES, LOCK_MODES, MAX_EVENTS_LIMIT, MAX_LIST_LIMIT, MAX_REASON_LENGTH,
-  MAX_TTL_SECONDS
+  ALL_HOLDERS, DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT, HOLDER_PATTERN, LOCK_EVENT_TYPES, LOCK_MODES, MAX_EVENTS_LIMIT, MAX_LIST_LIMIT,
+  MAX_REASON_LENGTH, MAX_TTL_SECONDS
 } from './limits.js'
 
 export {
@@ -18,8 +18,19 @@ export const DatabaseParams = Type.Object({
   name: Type.String({ description: 'Database name or identity; a "/" inside it travels as %2F' })
 })
 
+const Holder = Type.String({
+  pattern: HOLDER_PATTERN,
+  description: 'Whose lock: 1–64 of letters, digits and `._:@-`, starting with a letter or digit. ' +
+    'Default: the caller\'s principal (`admin` with the admin key)'
+})
+
 export const LockBody = Type.Object({
   mode: Type.Optional(LockModeSchema),
+  holder: Type.Optional(Holder),
+  children: Type.Optional(Type.Boolean({
+    description: 'Also lock every database whose name is below this one (`acme` covers `acme.prod` and `acme/prod/eu`, never `acme2`). ' +
+      'Locking again without it keeps what the holder\'s lock covers'
+  })),
   reason: Type.Optional(Type.String({ maxLength: MAX_REASON_LENGTH, description: 'Why the lock is held; shown to refused callers' })),
   ttl: Type.Optional(Type.Integer({
     minimum: 1,
@@ -30,7 +41,10 @@ export const LockBody = Type.Object({
 export type LockBodyType = Static<typeof LockBody>
 
 export const UnlockBody = Type.Object({
-  mode: Type.Optional(LockModeSchema)
+  mode: Type.Optional(LockModeSchema),
+  holder: Type.Optional(Type.Union([Holder, Type.Literal(ALL_HOLDERS)], {
+    description: 'Whose lock to lift (default: the caller\'s principal, `admin` with the admin key); `*` lifts every holder\'s lock of the mode'
+  }))
 }, { additionalProperties: false })
 export type UnlockBodyType = Static<typeof UnlockBody>
 
@@ -38,10 +52,13 @@ const Timestamp = Type.String({ format: 'date-time' })
 
 export const LockInfoSchema = Type.Object({
   mode: LockModeSchema,
+  holder: Type.String({ description: 'Whose lock it is; each holder lifts only its own' }),
   reason: Type.Union([Type.String(), Type.Null()]),
   lockedBy: Type.String(),
   lockedAt: Timestamp,
-  expiresAt: Type.Union([Timestamp, Type.Null()])
+  expiresAt: Type.Union([Timestamp, Type.Null()]),
+  children: Type.Boolean({ description: 'The lock also covers every name below its own' }),
+  inheritedFrom: Type.Union([Type.String(), Type.Null()], { description: 'The namespace whose `children` lock this is; null for the database\'s own locks' })
 })
 
 export const LockStatusSchema = Type.Object({
@@ -85,7 +102,8 @@ export const RefusalSchema = Type.Object({
   operation: Type.Optional(Type.String()),
   reason: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'Why the lock is held: only to its owner and the admin key' })),
   lockedBy: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'Who took the lock: only to its owner and the admin key' })),
-  retryAfter: Type.Optional(Type.Integer())
+  retryAfter: Type.Optional(Type.Integer()),
+  locks: Type.Optional(Type.Array(LockInfoSchema, { description: 'The locks that refuse it, each holder\'s: only to the owner and the admin key' }))
 })
 
 export const LockEventTypeSchema = Type.Enum(LOCK_EVENT_TYPES)
@@ -105,6 +123,7 @@ export const LockEventPageSchema = Type.Object({
     type: LockEventTypeSchema,
     database: Type.String(),
     mode: Type.Union([LockModeSchema, Type.Null()]),
+    holder: Nullable(Type.String({ description: 'Whose lock (null for a refusal)' })),
     principal: Nullable(Type.String({ description: 'Who acted: a principal, `admin-key`, or null (expiry)' })),
     reason: Nullable(Type.String()),
     requestId: Nullable(Type.String()),

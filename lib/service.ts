@@ -6,7 +6,7 @@ import type {
 import {
   DatabaseNotFoundError, InvalidDatabaseNameError, InvalidRequestError, LockConflictError, LockStoreUnavailableError, isDatabaseLockError
 } from './errors.js'
-import { displayName } from './names.js'
+import { ancestorsOf, displayName } from './names.js'
 import type { AuditLog, EventOrigin } from './audit.js'
 import type { ResolvedOptions } from './options.js'
 import type { LockView } from './view.js'
@@ -16,27 +16,39 @@ export interface LockInput {
   reason?: string
   ttl?: number
   by: string
+  holder: string
+  /** true: also every name below; false: this name only; undefined: as the holder's lock already is. */
+  children?: boolean
 }
 
-function toInfo (record: LockRecord): LockStatus['locks'][number] {
+/** The namespaced name inheritance follows: the host's `name`, else the id. */
+export function nameOf (target: ResolvedDatabase): string {
+  return target.name ?? target.id
+}
+
+/** A lock as the API shows it on `database`: inherited locks name the namespace they come from. */
+export function toInfo (record: LockRecord, database: string): LockStatus['locks'][number] {
   return {
     mode: record.mode,
+    holder: record.holder,
     reason: record.reason,
     lockedBy: record.lockedBy,
     lockedAt: new Date(record.lockedAt).toISOString(),
-    expiresAt: record.expiresAt === null ? null : new Date(record.expiresAt).toISOString()
+    expiresAt: record.expiresAt === null ? null : new Date(record.expiresAt).toISOString(),
+    children: record.namespace !== null,
+    inheritedFrom: record.database === database ? null : record.namespace
   }
 }
 
 function encodeCursor (record: LockRecord): string {
-  return Buffer.from(JSON.stringify([record.database, record.mode])).toString('base64url')
+  return Buffer.from(JSON.stringify([record.database, record.mode, record.holder])).toString('base64url')
 }
 
-function decodeCursor (cursor: string): { database: string, mode: LockMode } {
+function decodeCursor (cursor: string): { database: string, mode: LockMode, holder: string } {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && (value[1] === 'delete' || value[1] === 'write')) {
-      return { database: value[0], mode: value[1] }
+    if (Array.isArray(value) && value.length === 3 && typeof value[0] === 'string' && (value[1] === 'delete' || value[1] === 'write') && typeof value[2] === 'string') {
+      return { database: value[0], mode: value[1], holder: value[2] }
     }
   } catch {}
   throw new InvalidRequestError('The cursor is not valid: pass the nextCursor of the previous page unchanged, or leave it out to start over')
@@ -82,6 +94,7 @@ export class LockService {
 
   async lock (target: ResolvedDatabase, input: LockInput, origin: EventOrigin): Promise<LockStatus> {
     const database = target.id
+    const name = nameOf(target)
     const now = this.options.now()
     const ttlSeconds = input.ttl ?? (input.mode === 'write' ? this.options.writeLockTtl : undefined)
     // The `locked` event is written with the row; a withdrawn lock adds `unlocked` (and `conflict`).
@@ -89,20 +102,25 @@ export class LockService {
     const result = await this.usingStore('take a lock', () => this.store.acquire({
       database,
       mode: input.mode,
+      holder: input.holder,
+      namespace: input.children === true ? name : null,
       reason: input.reason ?? null,
       lockedBy: input.by,
       now,
       expiresAt: ttlSeconds === undefined ? null : now + ttlSeconds * 1000,
       refreshReason: input.reason !== undefined,
       refreshExpiry: input.ttl !== undefined,
+      refreshNamespace: input.children !== undefined,
       audit: stamp
     }))
     let keep = false
     let conflict = false
     try {
       await this.usingStore('apply a new lock', () => this.view.applyLocal())
+      // A namespace lock waits for blocked operations on every name below it too.
+      const drainTarget = { name, subtree: result.record.namespace !== null }
       const drained = await this.usingStore('wait for in-flight operations', () =>
-        this.view.waitForDrain(database, result.version, this.options.drainTimeout))
+        this.view.waitForDrain(drainTarget, result.version, this.options.drainTimeout))
       if (!drained) {
         conflict = true
         throw new LockConflictError(displayName(database), this.options.drainTimeout)
@@ -113,23 +131,23 @@ export class LockService {
       // A concurrent request that created the row may have withdrawn it while we waited
       // (its wait timed out): without a live row there is nothing to acknowledge.
       const live = await this.usingStore('read locks', () => this.store.locksOf(database, this.options.now()))
-      if (!live.some((lock) => lock.mode === input.mode)) {
+      if (!live.some((lock) => lock.mode === input.mode && lock.holder === input.holder)) {
         conflict = true
         throw new LockConflictError(displayName(database), this.options.drainTimeout)
       }
       keep = true
     } finally {
-      if (!keep && result.created) await this.rollback(database, input.mode, result.rowId, stamp)
-      if (conflict) await this.audit.record('conflict', database, input.mode, input.reason ?? null, origin)
+      if (!keep && result.created) await this.rollback(database, input.mode, input.holder, result.rowId, stamp)
+      if (conflict) await this.audit.record('conflict', database, input.mode, input.holder, input.reason ?? null, origin)
     }
-    this.audit.logChange(result.created ? 'locked' : 'relocked', database, input.mode, result.record.reason, stamp)
+    this.audit.logChange(result.created ? 'locked' : 'relocked', database, input.mode, input.holder, result.record.reason, stamp)
     return this.status(target)
   }
 
   /** Withdraws a lock that was not granted; its `locked` event gets a matching `unlocked`. */
-  private async rollback (database: string, mode: LockMode, rowId: number, stamp: AuditStamp | undefined): Promise<void> {
+  private async rollback (database: string, mode: LockMode, holder: string, rowId: number, stamp: AuditStamp | undefined): Promise<void> {
     try {
-      await this.store.release(database, mode, rowId, stamp === undefined ? undefined : { ...stamp, at: this.options.now() })
+      await this.store.release(database, mode, holder, rowId, stamp === undefined ? undefined : { ...stamp, at: this.options.now() })
       await this.view.applyLocal()
     } catch (err) {
       // The lock stays until unlocked or expired: it over-blocks, never under-blocks.
@@ -137,10 +155,11 @@ export class LockService {
     }
   }
 
-  async unlock (target: ResolvedDatabase, mode: LockMode, origin: EventOrigin): Promise<LockStatus> {
+  /** Lifts `holder`'s lock of `mode` (null: every holder's), each audited on its own. */
+  async unlock (target: ResolvedDatabase, mode: LockMode, holder: string | null, origin: EventOrigin): Promise<LockStatus> {
     const stamp = this.audit.stampFor(origin)
-    const { released } = await this.usingStore('remove a lock', () => this.store.release(target.id, mode, undefined, stamp))
-    if (released) this.audit.logChange('unlocked', target.id, mode, null, stamp)
+    const { holders } = await this.usingStore('remove a lock', () => this.store.release(target.id, mode, holder, undefined, stamp))
+    for (const released of holders) this.audit.logChange('unlocked', target.id, mode, released, null, stamp)
     try {
       await this.view.applyLocal()
     } catch (err) {
@@ -150,9 +169,10 @@ export class LockService {
     return this.status(target)
   }
 
+  /** Its own locks, then those it inherits from the namespaces above its name. */
   async status (target: ResolvedDatabase): Promise<LockStatus> {
-    const rows = await this.usingStore('read locks', () => this.store.locksOf(target.id, this.options.now()))
-    return { database: target.id, locked: rows.length > 0, locks: rows.map(toInfo) }
+    const rows = await this.usingStore('read locks', () => this.store.locksOf(target.id, this.options.now(), ancestorsOf(nameOf(target))))
+    return { database: target.id, locked: rows.length > 0, locks: rows.map((row) => toInfo(row, target.id)) }
   }
 
   /** One page of the trail; with `owner`, only the events from while that principal owned the database. */
@@ -173,7 +193,7 @@ export class LockService {
     const rows = await this.usingStore('list locks', () => this.store.list({ limit: limit + 1, after, now: this.options.now() }))
     const page = rows.slice(0, limit)
     return {
-      locks: page.map((row) => ({ database: row.database, ...toInfo(row) })),
+      locks: page.map((row) => ({ database: row.database, ...toInfo(row, row.database) })),
       nextCursor: rows.length > limit ? encodeCursor(page[page.length - 1]) : null
     }
   }

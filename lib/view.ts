@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
-import type { LockMode, LockStore } from '../types/index.js'
+import type { DrainTarget, LockMode, LockStore } from '../types/index.js'
+import { isWithin } from './names.js'
 import type { VisitLive } from './store/capabilities.js'
 
 /** What a guarded route does to a database: destroy it (delete, reset) or change it. */
@@ -37,12 +38,69 @@ export interface LockViewOptions {
   maxStaleness: number
 }
 
-function applyTo (
-  deleteUntil: Map<string, number>, writeLocks: Map<string, WriteLockRefusal>, database: string, mode: LockMode, expiresAt: number | null, reason: string | null
-): void {
-  const until = expiresAt ?? Infinity
-  if (mode === 'delete') deleteUntil.set(database, until)
-  else writeLocks.set(database, { lock: 'write', until, reason })
+/**
+ * What the locks on one key amount to, whoever holds them: the latest expiry of its delete
+ * locks, and of its write locks (with that lock's reason, for the 503).
+ */
+class LockTable {
+  // Two flat maps rather than one object per key: a million delete locks cost a string and a
+  // number each. Write locks are few and carry their reason for the 503 body.
+  /** Expiry of each key's delete locks, ms (Infinity: never). */
+  readonly deleteUntil = new Map<string, number>()
+  readonly writeLocks = new Map<string, WriteLockRefusal>()
+
+  get size (): number {
+    return this.deleteUntil.size + this.writeLocks.size
+  }
+
+  apply (key: string, mode: LockMode, expiresAt: number | null, reason: string | null): void {
+    const until = expiresAt ?? Infinity
+    if (mode === 'delete') {
+      // Several holders: the operation is refused until the last of them lifts.
+      const known = this.deleteUntil.get(key)
+      if (known === undefined || until > known) this.deleteUntil.set(key, until)
+    } else {
+      const known = this.writeLocks.get(key)
+      if (known === undefined || until > known.until) this.writeLocks.set(key, { lock: 'write', until, reason })
+    }
+  }
+
+  forget (key: string): void {
+    this.deleteUntil.delete(key)
+    this.writeLocks.delete(key)
+  }
+}
+
+/** A `children` lock as the view keeps it until the namespace table is rebuilt. */
+interface NamespaceLock {
+  namespace: string
+  mode: LockMode
+  expiresAt: number | null
+  reason: string | null
+}
+
+function addNamespaceLock (locks: Map<string, NamespaceLock[]>, database: string, lock: NamespaceLock): void {
+  const known = locks.get(database)
+  if (known === undefined) locks.set(database, [lock])
+  else known.push(lock)
+}
+
+/** What the `children` locks on one namespace amount to: one lookup per segment of a name finds both modes. */
+interface InheritedLocks {
+  deleteUntil: number | undefined
+  write: WriteLockRefusal | undefined
+}
+
+function namespaceTable (locks: Map<string, NamespaceLock[]>): Map<string, InheritedLocks> {
+  const table = new LockTable()
+  for (const list of locks.values()) {
+    for (const lock of list) table.apply(lock.namespace, lock.mode, lock.expiresAt, lock.reason)
+  }
+  const namespaces = new Map<string, InheritedLocks>()
+  for (const namespace of new Set([...table.deleteUntil.keys(), ...table.writeLocks.keys()])) {
+    namespaces.set(namespace, { deleteUntil: table.deleteUntil.get(namespace), write: table.writeLocks.get(namespace) })
+  }
+  return namespaces
 }
 
 function sleep (ms: number): Promise<void> {
@@ -51,14 +109,17 @@ function sleep (ms: number): Promise<void> {
 
 export class LockView {
   readonly processId = randomBytes(8).toString('hex')
-  // Two flat maps rather than one object per database: a million delete locks cost a
-  // string and a number each. Write locks are few and carry their reason for the 503 body.
   // Replaced whole (never cleared and refilled) by a full reload, so a reload that fails half
   // way leaves the previous complete view in place.
-  /** Expiry of each database's delete lock, ms (Infinity: never). */
-  private deleteUntil = new Map<string, number>()
-  private writeLocks = new Map<string, WriteLockRefusal>()
+  /** Every live lock, by database id. */
+  private exact = new LockTable()
+  /** `children` locks, by the namespace they cover: empty (and free to check) while there are none. */
+  private namespaces = new Map<string, InheritedLocks>()
+  /** The `children` locks of each database id, to rebuild `namespaces` when one of them changes. */
+  private namespaceLocks = new Map<string, NamespaceLock[]>()
   private readonly inFlight = new Map<string, number>()
+  /** The namespaced name of a database in flight, where it differs from its id. */
+  private readonly inFlightNames = new Map<string, string>()
   private appliedVersion = 0
   /** performance.now() at the start of the last refresh that fully succeeded. */
   private freshAt = -Infinity
@@ -97,10 +158,24 @@ export class LockView {
     return performance.now() - this.freshAt <= this.options.maxStaleness
   }
 
-  /** Why an operation of `kind` on `database` is refused now, or null. No I/O, no allocation: this is the request path. */
-  check (database: string, kind: OperationKind): Refusal | null {
-    const deleteUntil = this.deleteUntil.get(database)
-    const writeLock = this.writeLocks.get(database)
+  /**
+   * Why an operation of `kind` on `database` (namespaced name `name`) is refused now, or null.
+   * No I/O: this is the request path. Two Map lookups; while any `children` lock exists, one
+   * more per segment of the name.
+   */
+  check (database: string, kind: OperationKind, name: string = database): Refusal | null {
+    let deleteUntil = this.exact.deleteUntil.get(database)
+    let writeLock = this.exact.writeLocks.get(database)
+    if (this.namespaces.size !== 0) {
+      for (let i = 1; i < name.length; i++) {
+        const char = name.charCodeAt(i)
+        if (char !== 46 /* . */ && char !== 47 /* / */) continue
+        const inherited = this.namespaces.get(name.slice(0, i))
+        if (inherited === undefined) continue
+        if (inherited.deleteUntil !== undefined && (deleteUntil === undefined || inherited.deleteUntil > deleteUntil)) deleteUntil = inherited.deleteUntil
+        if (inherited.write !== undefined && (writeLock === undefined || inherited.write.until > writeLock.until)) writeLock = inherited.write
+      }
+    }
     if (deleteUntil === undefined && writeLock === undefined) return null
     const now = this.options.now()
     // A destructive operation blocked by both locks gets the delete lock's 403.
@@ -111,8 +186,9 @@ export class LockView {
   // In-flight counts live in one number per database (destructive in the high part, writes in
   // the low part) and stay in the map at zero until the next poll sweeps them: no object and
   // no map churn per request.
-  enter (database: string, kind: OperationKind): void {
+  enter (database: string, kind: OperationKind, name: string = database): void {
     this.inFlight.set(database, (this.inFlight.get(database) ?? 0) + (kind === 'destructive' ? DESTRUCTIVE : 1))
+    if (name !== database) this.inFlightNames.set(database, name)
   }
 
   leave (database: string, kind: OperationKind): void {
@@ -130,15 +206,30 @@ export class LockView {
   isDraining (database: string): boolean {
     const count = this.inFlight.get(database)
     if (count === undefined || count === 0) return false
-    if (count >= DESTRUCTIVE && this.check(database, 'destructive') !== null) return true
-    return this.check(database, 'write') !== null
+    const name = this.inFlightNames.get(database) ?? database
+    if (count >= DESTRUCTIVE && this.check(database, 'destructive', name) !== null) return true
+    return this.check(database, 'write', name) !== null
   }
 
+  /** Whether this process runs an operation blocked now on `name`, or (`subtree`) on any name below it. */
+  private isDrainingWithin (name: string, subtree: boolean): boolean {
+    for (const database of this.inFlight.keys()) {
+      const inFlightName = this.inFlightNames.get(database) ?? database
+      if ((subtree ? isWithin(inFlightName, name) : inFlightName === name) && this.isDraining(database)) return true
+    }
+    return false
+  }
+
+  /** Names (not ids) go to the store: a namespace lock waits for every name below it. */
   private drainingList (): string[] {
     const list: string[] = []
     for (const [database, count] of this.inFlight) {
-      if (count === 0) this.inFlight.delete(database)
-      else if (this.isDraining(database)) list.push(database)
+      if (count === 0) {
+        this.inFlight.delete(database)
+        this.inFlightNames.delete(database)
+      } else if (this.isDraining(database)) {
+        list.push(this.inFlightNames.get(database) ?? database)
+      }
     }
     return list.sort()
   }
@@ -201,11 +292,20 @@ export class LockView {
       if (changes === null) {
         this.appliedVersion = await this.loadEverything()
       } else if (changes.version !== this.appliedVersion) {
+        let namespacesChanged = false
         for (const database of changes.databases) {
-          this.deleteUntil.delete(database)
-          this.writeLocks.delete(database)
+          this.exact.forget(database)
+          if (this.namespaceLocks.delete(database)) namespacesChanged = true
         }
-        for (const row of changes.rows) this.apply(row.database, row.mode, row.expiresAt, row.reason)
+        for (const row of changes.rows) {
+          this.exact.apply(row.database, row.mode, row.expiresAt, row.reason)
+          if (row.namespace !== null) {
+            addNamespaceLock(this.namespaceLocks, row.database, { namespace: row.namespace, mode: row.mode, expiresAt: row.expiresAt, reason: row.reason })
+            namespacesChanged = true
+          }
+        }
+        // Namespace locks are few: rebuilt whole, so several databases may share a namespace.
+        if (namespacesChanged) this.namespaces = namespaceTable(this.namespaceLocks)
         this.appliedVersion = changes.version
       }
       this.readFailed = false
@@ -237,39 +337,37 @@ export class LockView {
    */
   private async loadEverything (): Promise<number> {
     const { store } = this.options
-    const deleteUntil = new Map<string, number>()
-    const writeLocks = new Map<string, WriteLockRefusal>()
-    const apply = (database: string, mode: LockMode, expiresAt: number | null, reason: string | null): void => {
-      applyTo(deleteUntil, writeLocks, database, mode, expiresAt, reason)
+    const exact = new LockTable()
+    const namespaceLocks = new Map<string, NamespaceLock[]>()
+    const apply = (database: string, mode: LockMode, expiresAt: number | null, reason: string | null, namespace: string | null): void => {
+      exact.apply(database, mode, expiresAt, reason)
+      if (namespace !== null) addNamespaceLock(namespaceLocks, database, { namespace, mode, expiresAt, reason })
     }
     let version: number
     if (this.options.visitLive !== null) {
       version = await this.options.visitLive(this.options.now(), apply)
     } else {
       const snapshot = await store.snapshot(this.options.now())
-      for (const row of snapshot.rows) apply(row.database, row.mode, row.expiresAt, row.reason)
+      for (const row of snapshot.rows) apply(row.database, row.mode, row.expiresAt, row.reason, row.namespace)
       version = snapshot.version
     }
-    this.deleteUntil = deleteUntil
-    this.writeLocks = writeLocks
+    this.exact = exact
+    this.namespaceLocks = namespaceLocks
+    this.namespaces = namespaceTable(namespaceLocks)
     return version
   }
 
-  private apply (database: string, mode: LockMode, expiresAt: number | null, reason: string | null): void {
-    applyTo(this.deleteUntil, this.writeLocks, database, mode, expiresAt, reason)
-  }
-
   /**
-   * Waits until every live process has applied `version` and none (this one
-   * included) still runs an operation on `database` that the locks block.
+   * Waits until every live process has applied `version` and none (this one included) still
+   * runs an operation that the locks block on the target name (or, for a subtree, below it).
    * Resolves false when `timeout` ms pass first.
    */
-  async waitForDrain (database: string, version: number, timeout: number): Promise<boolean> {
+  async waitForDrain (target: DrainTarget, version: number, timeout: number): Promise<boolean> {
     const deadline = performance.now() + timeout
     const { store, processTimeout } = this.options
     for (let pause = 1; ; pause = Math.min(pause * 2, 10)) {
-      if (!this.isDraining(database)) {
-        const state = await store.drainState(database, version, Date.now() - processTimeout, this.processId)
+      if (!this.isDrainingWithin(target.name, target.subtree)) {
+        const state = await store.drainState(target, version, Date.now() - processTimeout, this.processId)
         if (state.lagging === 0 && state.draining === 0) return true
       }
       if (performance.now() >= deadline) return false

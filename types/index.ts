@@ -19,6 +19,10 @@ export type RouteLockClass = 'delete' | 'reset' | 'write' | 'read' | false
 export interface LockRecord {
   database: string
   mode: LockMode
+  /** Who holds it: a database has at most one lock per (mode, holder), and each holder lifts only its own. */
+  holder: string
+  /** For a lock taken with `children`: the namespaced name whose every descendant it also covers; else null. */
+  namespace: string | null
   reason: string | null
   lockedBy: string
   lockedAt: number
@@ -40,6 +44,11 @@ export type LockList = Static<typeof LockListSchema>
 export interface ResolvedDatabase {
   id: string
   owner: string
+  /**
+   * The canonical namespaced name (segments joined by `.` or `/`) that inherited locks follow:
+   * a `children` lock on `acme` covers every database whose name is below `acme`. Default: `id`.
+   */
+  name?: string
 }
 
 export interface LockOptions {
@@ -49,12 +58,18 @@ export interface LockOptions {
   ttl?: number
   /** Who takes the lock; recorded as `lockedBy`. Defaults to `'program'`. */
   by?: string
+  /** Whose lock it is (1–64 of `[A-Za-z0-9._:@-]`, starting with a letter or digit). Defaults to `by`. */
+  holder?: string
+  /** Also lock every database whose name is below this one. */
+  children?: boolean
 }
 
 export interface UnlockOptions {
   mode?: LockMode
   /** Who unlocks, for the audit trail. Defaults to `'program'`. */
   by?: string
+  /** Whose lock to lift; `'*'` lifts every holder's lock of the mode. Defaults to `by`. */
+  holder?: string
 }
 
 export interface ListOptions {
@@ -76,13 +91,17 @@ export interface DatabaseLockDecorator {
 export interface AcquireInput {
   database: string
   mode: LockMode
+  holder: string
+  /** The name below which the lock also applies (a `children` lock), or null. */
+  namespace: string | null
   reason: string | null
   lockedBy: string
   now: number
   expiresAt: number | null
-  /** On an existing lock: replace its reason / expiry (idempotent refresh). */
+  /** On an existing lock: replace its reason / expiry / namespace (idempotent refresh). */
   refreshReason: boolean
   refreshExpiry: boolean
+  refreshNamespace: boolean
   /** When given, a store that keeps events writes `locked` / `relocked` (at `now`) in the same transaction. */
   audit?: AuditStamp
 }
@@ -117,6 +136,12 @@ export interface StoreChanges {
 }
 
 /** How far the other processes are from honouring a new lock. */
+/** Whose in-flight operations a new lock waits for: one name, or the name and every name below it. */
+export interface DrainTarget {
+  name: string
+  subtree: boolean
+}
+
 export interface DrainState {
   /** Live processes that have not applied the version yet. */
   lagging: number
@@ -128,7 +153,7 @@ export interface ProcessReport {
   processId: string
   pid: number
   appliedVersion: number
-  /** Databases on which this process runs operations that a current lock blocks. */
+  /** Names (ResolvedDatabase.name, else id) of databases on which this process runs operations that a current lock blocks. */
   draining: string[]
   heartbeatAt: number
 }
@@ -141,6 +166,8 @@ export interface LockEvent {
   type: LockEventType
   database: string
   mode: LockMode | null
+  /** Whose lock the event is about (null: a refusal, which may be caused by several). */
+  holder: string | null
   /** Who acted: a principal, `admin-key`, or null (expiry). */
   principal: string | null
   reason: string | null
@@ -170,10 +197,17 @@ export type LockEventPage = Static<typeof LockEventPageSchema>
  */
 export interface LockStore {
   acquire(input: AcquireInput): Promise<AcquireResult>
-  /** Removes a lock; with `rowId`, only that very row (a rollback). With `audit`, records `unlocked` when a row went. */
-  release(database: string, mode: LockMode, rowId?: number, audit?: AuditStamp): Promise<{ released: boolean, version: number }>
-  locksOf(database: string, now: number): Promise<LockRecord[]>
-  list(options: { limit: number, after: { database: string, mode: LockMode } | null, now: number }): Promise<LockRecord[]>
+  /**
+   * Removes `holder`'s lock of `mode` (null: every holder's); with `rowId`, only that very row (a
+   * rollback). With `audit`, records one `unlocked` event per row removed. Returns the holders released.
+   */
+  release(database: string, mode: LockMode, holder: string | null, rowId?: number, audit?: AuditStamp): Promise<{ released: boolean, holders: string[], version: number }>
+  /**
+   * The live locks of `database`, ordered by mode then holder, followed by the `children` locks
+   * whose namespace is one of `ancestors` (the names above it).
+   */
+  locksOf(database: string, now: number, ancestors?: readonly string[]): Promise<LockRecord[]>
+  list(options: { limit: number, after: { database: string, mode: LockMode, holder: string } | null, now: number }): Promise<LockRecord[]>
   /** Removes expired locks, recording an `expired` audit event for each when the store keeps events; returns them. */
   purgeExpired(now: number): Promise<LockRecord[]>
 
@@ -183,14 +217,14 @@ export interface LockStore {
    * Optional, for large stores: visits every live lock without building an array of
    * records (a million locks load in a fraction of the memory). Returns the version read.
    */
-  visitLive?(now: number, visit: (database: string, mode: LockMode, expiresAt: number | null, reason: string | null) => void): Promise<number>
+  visitLive?(now: number, visit: (database: string, mode: LockMode, expiresAt: number | null, reason: string | null, namespace: string | null) => void): Promise<number>
   /** Cheap: has anything been written since the last call? */
   hasChanged(): Promise<boolean>
   /** Lock changes after `version`, or null when they are no longer kept (take a snapshot). */
   changesSince(version: number, now: number): Promise<StoreChanges | null>
 
   report(report: ProcessReport): Promise<void>
-  drainState(database: string, version: number, liveSince: number, exceptProcessId?: string): Promise<DrainState>
+  drainState(target: DrainTarget, version: number, liveSince: number, exceptProcessId?: string): Promise<DrainState>
   forgetProcess(processId: string): Promise<void>
   /** Removes rows of processes whose heartbeat is older than `before`. */
   reapProcesses(before: number): Promise<number>

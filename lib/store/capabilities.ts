@@ -9,7 +9,7 @@ export interface EventsCapability {
   prune (before: number): Promise<number>
 }
 
-export type VisitLive = (now: number, visit: (database: string, mode: LockMode, expiresAt: number | null, reason: string | null) => void) => Promise<number>
+export type VisitLive = (now: number, visit: (database: string, mode: LockMode, expiresAt: number | null, reason: string | null, namespace: string | null) => void) => Promise<number>
 
 export interface StoreCapabilities {
   /** Streams every live lock without building records (large stores); null: use `snapshot`. */

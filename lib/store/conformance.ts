@@ -43,12 +43,15 @@ function input (database: string, extra: Partial<AcquireInput> = {}): AcquireInp
   return {
     database,
     mode: 'delete',
+    holder: 'h1',
+    namespace: null,
     reason: null,
     lockedBy: 'alice',
     now: T0,
     expiresAt: null,
     refreshReason: false,
     refreshExpiry: false,
+    refreshNamespace: false,
     ...extra
   }
 }
@@ -77,7 +80,7 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     const before = await store.snapshot(T0)
     t.same(before.rows, [])
     const result = await store.acquire(input('prod', { reason: 'production', expiresAt: T0 + 60_000 }))
-    const record = { database: 'prod', mode: 'delete', reason: 'production', lockedBy: 'alice', lockedAt: T0, expiresAt: T0 + 60_000 }
+    const record = { database: 'prod', mode: 'delete', holder: 'h1', namespace: null, reason: 'production', lockedBy: 'alice', lockedAt: T0, expiresAt: T0 + 60_000 }
     t.same(result.record, record)
     t.equal(result.created, true)
     t.ok(result.version > before.version, 'the version grew')
@@ -116,16 +119,16 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     // Lock A is pending (draining), someone unlocks and locks again, then A times out and rolls back by its row id.
     const store = await (await fixture(t)).open()
     const pending = await store.acquire(input('prod', { lockedBy: 'alice', expiresAt: T0 + 500 }))
-    await store.release('prod', 'delete')
+    await store.release('prod', 'delete', null)
     const granted = await store.acquire(input('prod', { lockedBy: 'bob' }))
     t.not(granted.rowId, pending.rowId, 'row ids are never reused')
-    t.equal((await store.release('prod', 'delete', pending.rowId)).released, false)
+    t.equal((await store.release('prod', 'delete', null, pending.rowId)).released, false)
     t.same(keys(await store.locksOf('prod', T0)), ['prod:delete'], 'the newer lock stays')
     // The same when the pending lock expired and was replaced.
     const expiring = await store.acquire(input('other', { expiresAt: T0 + 500 }))
     const replacing = await store.acquire(input('other', { now: T0 + 1000 }))
     t.not(replacing.rowId, expiring.rowId)
-    t.equal((await store.release('other', 'delete', expiring.rowId)).released, false)
+    t.equal((await store.release('other', 'delete', null, expiring.rowId)).released, false)
   })
 
   t.test('the two modes are separate locks', async (t) => {
@@ -133,23 +136,23 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     await store.acquire(input('prod', { mode: 'write', expiresAt: T0 + 60_000 }))
     await store.acquire(input('prod', { mode: 'delete' }))
     t.same(keys(await store.locksOf('prod', T0)), ['prod:delete', 'prod:write'], 'ordered by mode')
-    t.equal((await store.release('prod', 'delete')).released, true)
+    t.equal((await store.release('prod', 'delete', null)).released, true)
     t.same(keys(await store.locksOf('prod', T0)), ['prod:write'])
   })
 
   t.test('release removes a lock, or only the very row it names', async (t) => {
     const store = await (await fixture(t)).open()
     const start = (await store.snapshot(T0)).version
-    t.same(await store.release('prod', 'delete'), { released: false, version: start }, 'nothing to release, no new version')
+    t.same(await store.release('prod', 'delete', null), { released: false, holders: [], version: start }, 'nothing to release, no new version')
     const taken = await store.acquire(input('prod'))
-    t.same(await store.release('prod', 'delete', taken.rowId + 1000), { released: false, version: taken.version }, 'another row id is left alone')
+    t.same(await store.release('prod', 'delete', null, taken.rowId + 1000), { released: false, holders: [], version: taken.version }, 'another row id is left alone')
     t.equal((await store.locksOf('prod', T0)).length, 1)
-    const released = await store.release('prod', 'delete', taken.rowId)
+    const released = await store.release('prod', 'delete', null, taken.rowId)
     t.equal(released.released, true)
     t.ok(released.version > taken.version)
     t.same(await store.locksOf('prod', T0), [])
     await store.acquire(input('prod'))
-    t.equal((await store.release('prod', 'delete')).released, true, 'without a row id, whichever row is there')
+    t.equal((await store.release('prod', 'delete', null)).released, true, 'without a row id, whichever row is there')
   })
 
   t.test('list pages through live locks by database then mode, names compared as bytes', async (t) => {
@@ -160,12 +163,12 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     const expected = ['a:delete', 'a:write', 'a-b:delete', 'a.b:delete', 'a/b:delete', 'b:delete', 'c:delete']
     t.same(keys(await store.list({ limit: 100, after: null, now: T0 + 10 })), expected)
     const pages: string[][] = []
-    let after: { database: string, mode: LockMode } | null = null
+    let after: { database: string, mode: LockMode, holder: string } | null = null
     for (;;) {
       const page: LockRecord[] = await store.list({ limit: 3, after, now: T0 + 10 })
       if (page.length === 0) break
       pages.push(keys(page))
-      after = { database: page[page.length - 1].database, mode: page[page.length - 1].mode }
+      after = { database: page[page.length - 1].database, mode: page[page.length - 1].mode, holder: page[page.length - 1].holder }
     }
     t.same(pages, [expected.slice(0, 3), expected.slice(3, 6), expected.slice(6)])
     t.same(keys(await store.list({ limit: 100, after: null, now: T0 })), [...expected, 'gone:delete'], 'live before its expiry')
@@ -197,8 +200,8 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     const snapshot = await store.snapshot(T0 + 10)
     t.equal(snapshot.version, last.version)
     t.same(snapshot.rows.sort((x, y) => x.database.localeCompare(y.database)), [
-      { database: 'a', mode: 'delete', reason: null, lockedBy: 'alice', lockedAt: T0, expiresAt: null },
-      { database: 'c', mode: 'write', reason: 'restore', lockedBy: 'alice', lockedAt: T0, expiresAt: T0 + 60_000 }
+      { database: 'a', mode: 'delete', holder: 'h1', namespace: null, reason: null, lockedBy: 'alice', lockedAt: T0, expiresAt: null },
+      { database: 'c', mode: 'write', holder: 'h1', namespace: null, reason: 'restore', lockedBy: 'alice', lockedAt: T0, expiresAt: T0 + 60_000 }
     ])
   })
 
@@ -213,7 +216,7 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     t.equal(changes?.version, b.version)
     t.same(changes?.databases.slice().sort(), ['a', 'b'])
     t.same(keys(changes?.rows ?? []).sort(), ['a:delete', 'a:write', 'b:delete'], 'current rows, not the history')
-    const released = await store.release('a', 'delete')
+    const released = await store.release('a', 'delete', null)
     const after = await store.changesSince(b.version, T0)
     t.same(after, { version: released.version, databases: ['a'], rows: [(await store.locksOf('a', T0))[0]] })
     const expired = await store.changesSince(start, T0 + 60_000)
@@ -243,7 +246,7 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     const again = await two.acquire(input('prod'))
     t.equal(again.created, false)
     t.equal(again.rowId, taken.rowId)
-    t.equal((await two.release('prod', 'delete', taken.rowId)).released, true)
+    t.equal((await two.release('prod', 'delete', null, taken.rowId)).released, true)
     t.same(await one.locksOf('prod', T0), [])
   })
 
@@ -300,7 +303,7 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
       quiet.push(await watcher.hasChanged())
     }
     t.same(quiet, [false, false, false, false, false], 'stays quiet while nothing is written')
-    await writer.release('prod', 'delete')
+    await writer.release('prod', 'delete', null)
     t.ok(await until(watcher, true), 'an unlock is noticed')
   })
 
@@ -311,20 +314,20 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     await store.report({ processId: 'p1', pid: 1, appliedVersion: 5, draining: [], heartbeatAt: now })
     await store.report({ processId: 'p2', pid: 2, appliedVersion: 3, draining: ['prod'], heartbeatAt: now })
     await store.report({ processId: 'p3', pid: 3, appliedVersion: 1, draining: ['prod'], heartbeatAt: now - 60_000 })
-    t.same(await store.drainState('prod', 5, live), { lagging: 1, draining: 1 }, 'p3 is gone: not counted')
-    t.same(await store.drainState('prod', 5, live, 'p2'), { lagging: 0, draining: 0 }, 'the caller itself is left out')
-    t.same(await store.drainState('prod', 6, live), { lagging: 2, draining: 1 })
-    t.same(await store.drainState('other', 5, live), { lagging: 1, draining: 0 })
-    t.same(await store.drainState('prod', 5, now - 120_000), { lagging: 2, draining: 2 }, 'a longer bound counts p3')
+    t.same(await store.drainState({ name: 'prod', subtree: false }, 5, live), { lagging: 1, draining: 1 }, 'p3 is gone: not counted')
+    t.same(await store.drainState({ name: 'prod', subtree: false }, 5, live, 'p2'), { lagging: 0, draining: 0 }, 'the caller itself is left out')
+    t.same(await store.drainState({ name: 'prod', subtree: false }, 6, live), { lagging: 2, draining: 1 })
+    t.same(await store.drainState({ name: 'other', subtree: false }, 5, live), { lagging: 1, draining: 0 })
+    t.same(await store.drainState({ name: 'prod', subtree: false }, 5, now - 120_000), { lagging: 2, draining: 2 }, 'a longer bound counts p3')
 
     await store.report({ processId: 'p2', pid: 2, appliedVersion: 5, draining: [], heartbeatAt: Date.now() })
-    t.same(await store.drainState('prod', 5, live), { lagging: 0, draining: 0 }, 'a report replaces the draining list')
+    t.same(await store.drainState({ name: 'prod', subtree: false }, 5, live), { lagging: 0, draining: 0 }, 'a report replaces the draining list')
     await store.report({ processId: 'p2', pid: 2, appliedVersion: 5, draining: ['a', 'b'], heartbeatAt: Date.now() })
     await store.report({ processId: 'p2', pid: 2, appliedVersion: 5, draining: ['b', 'c'], heartbeatAt: Date.now() })
     t.same([
-      (await store.drainState('a', 5, live)).draining,
-      (await store.drainState('b', 5, live)).draining,
-      (await store.drainState('c', 5, live)).draining
+      (await store.drainState({ name: 'a', subtree: false }, 5, live)).draining,
+      (await store.drainState({ name: 'b', subtree: false }, 5, live)).draining,
+      (await store.drainState({ name: 'c', subtree: false }, 5, live)).draining
     ], [0, 1, 1])
   })
 
@@ -332,9 +335,9 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     const storage = await fixture(t)
     const [one, two] = [await storage.open(), await storage.open()]
     await one.report({ processId: 'p1', pid: 1, appliedVersion: 1, draining: ['prod'], heartbeatAt: Date.now() })
-    t.same(await two.drainState('prod', 2, Date.now() - 5000, 'p2'), { lagging: 1, draining: 1 })
+    t.same(await two.drainState({ name: 'prod', subtree: false }, 2, Date.now() - 5000, 'p2'), { lagging: 1, draining: 1 })
     await one.forgetProcess('p1')
-    t.same(await two.drainState('prod', 2, Date.now() - 5000, 'p2'), { lagging: 0, draining: 0 })
+    t.same(await two.drainState({ name: 'prod', subtree: false }, 2, Date.now() - 5000, 'p2'), { lagging: 0, draining: 0 })
   })
 
   t.test('forgetProcess removes a process and what it drained', async (t) => {
@@ -343,7 +346,7 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     await store.report({ processId: 'p1', pid: 1, appliedVersion: 0, draining: ['prod'], heartbeatAt: now })
     await store.report({ processId: 'p2', pid: 2, appliedVersion: 0, draining: ['prod'], heartbeatAt: now })
     await store.forgetProcess('p1')
-    t.same(await store.drainState('prod', 1, now - 5000), { lagging: 1, draining: 1 })
+    t.same(await store.drainState({ name: 'prod', subtree: false }, 1, now - 5000), { lagging: 1, draining: 1 })
     await store.forgetProcess('p1')
     await store.forgetProcess('never-seen')
     t.pass('forgetting twice or forgetting a stranger is fine')
@@ -355,7 +358,7 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     await store.report({ processId: 'fresh', pid: 1, appliedVersion: 0, draining: [], heartbeatAt: now })
     await store.report({ processId: 'stale', pid: 2, appliedVersion: 0, draining: ['prod'], heartbeatAt: now - 60_000 })
     t.equal(await store.reapProcesses(now - 5000), 1)
-    t.same(await store.drainState('prod', 1, now - 120_000), { lagging: 1, draining: 0 }, 'its draining rows went with it')
+    t.same(await store.drainState({ name: 'prod', subtree: false }, 1, now - 120_000), { lagging: 1, draining: 0 }, 'its draining rows went with it')
     t.equal(await store.reapProcesses(now - 5000), 0)
   })
 
@@ -365,7 +368,7 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
       t.fail('the store keeps no audit events')
       return
     }
-    const origin = { principal: 'alice', requestId: 'req-1', client: '127.0.0.1', route: 'POST /v1/database/:name/lock', owner: 'alice' }
+    const origin = { principal: 'alice', requestId: 'req-1', client: '127.0.0.1', route: 'POST /v1/database/:name/lock', owner: 'alice', holder: 'alice' }
     await store.appendEvents([
       { ...origin, type: 'locked', database: 'prod', mode: 'delete', reason: 'r', at: T0, count: 1 },
       { ...origin, type: 'blocked', database: 'prod', mode: 'delete', reason: 'r', at: T0 + 2000, count: 7 },
@@ -404,12 +407,82 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     // alice's database, locked with an expiry and deleted; then bob re-creates the name.
     await store.acquire(input('shared', { lockedBy: 'alice', expiresAt: T0 + 500, audit: stamp('alice') }))
     await store.purgeExpired(T0 + 1000)
-    await store.appendEvents([{ ...stamp('bob'), type: 'blocked', database: 'shared', mode: 'delete', reason: null, at: T0 + 2000, count: 1 }])
+    await store.appendEvents([{ ...stamp('bob'), type: 'blocked', database: 'shared', mode: 'delete', holder: null, reason: null, at: T0 + 2000, count: 1 }])
     const list = (owner: string | null) => store.listEvents?.({ database: 'shared', type: null, before: null, limit: 10, owner })
     t.same((await list('alice'))?.map((event) => event.type), ['expired', 'locked'], 'alice sees her time, the expiry included')
     t.same((await list('bob'))?.map((event) => event.type), ['blocked'], 'bob sees only his')
     t.same((await list(null))?.map((event) => event.type), ['blocked', 'expired', 'locked'], 'no owner given: everything')
     t.same(await list('mallory'), [], 'a stranger sees nothing')
+  })
+
+  t.test('holders: one lock per (database, mode, holder); each released alone, or every holder at once', async (t) => {
+    const store = await (await fixture(t)).open()
+    const stamp = { principal: 'alice', requestId: null, client: null, route: null, owner: 'alice', at: T0 }
+    const backup = await store.acquire(input('prod', { holder: 'backup', lockedBy: 'svc', audit: stamp }))
+    const legal = await store.acquire(input('prod', { holder: 'legal-hold', lockedBy: 'carol', reason: 'case 42', audit: stamp }))
+    const mine = await store.acquire(input('prod', { holder: 'alice', audit: stamp }))
+    t.same([backup.created, legal.created, mine.created], [true, true, true], 'three holders, three locks')
+    t.equal((await store.acquire(input('prod', { holder: 'backup', lockedBy: 'other' }))).created, false, 'idempotent per holder')
+    await store.acquire(input('prod', { mode: 'write', holder: 'backup', expiresAt: T0 + 60_000 }))
+    t.same((await store.locksOf('prod', T0)).map((lock) => `${lock.mode}:${lock.holder}`),
+      ['delete:alice', 'delete:backup', 'delete:legal-hold', 'write:backup'], 'ordered by mode, then holder')
+    t.same(keys(await store.list({ limit: 100, after: null, now: T0 })), ['prod:delete', 'prod:delete', 'prod:delete', 'prod:write'], 'listed per holder')
+    const page = await store.list({ limit: 100, after: { database: 'prod', mode: 'delete', holder: 'alice' }, now: T0 })
+    t.same(page.map((lock) => lock.holder), ['backup', 'legal-hold', 'backup'], 'pages by holder too')
+
+    const one = await store.release('prod', 'delete', 'backup', undefined, { ...stamp, at: T0 + 1 })
+    t.same([one.released, one.holders], [true, ['backup']])
+    t.same((await store.locksOf('prod', T0)).map((lock) => `${lock.mode}:${lock.holder}`), ['delete:alice', 'delete:legal-hold', 'write:backup'],
+      'the others stay, the write lock of the same holder too')
+    t.same((await store.release('prod', 'delete', 'backup')).holders, [], 'releasing again: nothing')
+    const all = await store.release('prod', 'delete', null, undefined, { ...stamp, at: T0 + 2 })
+    t.same(all.holders, ['alice', 'legal-hold'], 'null: every holder of the mode')
+    t.same(keys(await store.locksOf('prod', T0)), ['prod:write'])
+    const events = await store.listEvents?.({ database: 'prod', type: 'unlocked', before: null, limit: 10, owner: null })
+    t.same(events?.map((event) => event.holder).sort(), ['alice', 'backup', 'legal-hold'], 'one unlocked event per holder, naming it')
+    const locked = await store.listEvents?.({ database: 'prod', type: 'locked', before: null, limit: 10, owner: null })
+    t.same(locked?.map((event) => event.holder).sort(), ['alice', 'backup', 'legal-hold'])
+  })
+
+  t.test('namespace locks: kept with their namespace, inherited exactly per segment, refreshed only when asked', async (t) => {
+    const store = await (await fixture(t)).open()
+    const taken = await store.acquire(input('acme', { namespace: 'acme', holder: 'ops', reason: 'org migration' }))
+    t.same(taken.record.namespace, 'acme')
+    await store.acquire(input('acme/prod', { holder: 'alice' }))
+    const own = await store.locksOf('acme', T0)
+    t.same(own.map((lock) => [lock.database, lock.holder, lock.namespace]), [['acme', 'ops', 'acme']])
+    const child = await store.locksOf('acme/prod', T0, ['acme'])
+    t.same(child.map((lock) => [lock.database, lock.holder, lock.namespace]), [['acme/prod', 'alice', null], ['acme', 'ops', 'acme']],
+      'its own locks first, then the inherited one')
+    t.same(await store.locksOf('acme2', T0, []), [], 'a name that only starts alike has no ancestors, and inherits nothing')
+    t.same((await store.locksOf('acme/prod/eu', T0, ['acme', 'acme/prod'])).map((lock) => lock.database), ['acme'],
+      'a plain lock on acme/prod is not inherited; the namespace lock on acme is')
+    t.same((await store.snapshot(T0)).rows.filter((row) => row.namespace !== null).map((row) => row.database), ['acme'])
+    const visited: Array<string | null> = []
+    if (store.visitLive !== undefined) {
+      await store.visitLive(T0, (database, _mode, _expiresAt, _reason, namespace) => { visited.push(`${database}:${String(namespace)}`) })
+      t.same(visited.sort(), ['acme/prod:null', 'acme:acme'], 'visitLive hands out the namespace')
+    }
+    const kept = await store.acquire(input('acme', { holder: 'ops' }))
+    t.same([kept.created, kept.record.namespace], [false, 'acme'], 'locking again without asking keeps the namespace')
+    const narrowed = await store.acquire(input('acme', { holder: 'ops', refreshNamespace: true }))
+    t.equal(narrowed.record.namespace, null)
+    t.ok(narrowed.version > kept.version, 'a change of what it covers is a change')
+    t.same(await store.locksOf('acme/prod', T0, ['acme']).then((rows) => rows.map((row) => row.database)), ['acme/prod'])
+  })
+
+  t.test('drainState of a subtree counts operations on the name and every name below it, exactly per segment', async (t) => {
+    const store = await (await fixture(t)).open()
+    const now = Date.now()
+    const live = now - 5000
+    await store.report({ processId: 'p1', pid: 1, appliedVersion: 5, draining: ['acme/prod/eu'], heartbeatAt: now })
+    await store.report({ processId: 'p2', pid: 2, appliedVersion: 5, draining: ['acme2', 'acmeprod'], heartbeatAt: now })
+    await store.report({ processId: 'p3', pid: 3, appliedVersion: 5, draining: ['acme.x'], heartbeatAt: now })
+    await store.report({ processId: 'p4', pid: 4, appliedVersion: 5, draining: ['acme'], heartbeatAt: now })
+    t.same(await store.drainState({ name: 'acme', subtree: true }, 5, live), { lagging: 0, draining: 3 }, 'acme, acme.x, acme/prod/eu; not acme2 or acmeprod')
+    t.same(await store.drainState({ name: 'acme', subtree: false }, 5, live), { lagging: 0, draining: 1 }, 'without the subtree: acme only')
+    t.same(await store.drainState({ name: 'acme/prod', subtree: true }, 5, live), { lagging: 0, draining: 1 })
+    t.same(await store.drainState({ name: 'acme_', subtree: true }, 5, live), { lagging: 0, draining: 0 }, 'no wildcard characters in names')
   })
 
   t.test('a closed store refuses calls; closing twice is fine', async (t) => {

@@ -15,13 +15,21 @@ export function decideAcquire (existing: LockRecord | undefined, input: AcquireI
   if (existing.expiresAt !== null && existing.expiresAt <= input.now) return { action: 'insert', replacesExpired: true }
   const reason = input.refreshReason ? input.reason : existing.reason
   const expiresAt = input.refreshExpiry ? input.expiresAt : existing.expiresAt
-  return { action: 'keep', record: { ...existing, reason, expiresAt }, changed: reason !== existing.reason || expiresAt !== existing.expiresAt }
+  const namespace = input.refreshNamespace ? input.namespace : existing.namespace
+  return {
+    action: 'keep',
+    record: { ...existing, reason, expiresAt, namespace },
+    changed: reason !== existing.reason || expiresAt !== existing.expiresAt || namespace !== existing.namespace
+  }
 }
 
 /** A `locks` row's columns; PostgreSQL returns its bigints as strings. */
 export interface LockRow {
   database: string
   mode: LockMode
+  /** From schema version 4 (before it, a lock's holder is its locked_by). */
+  holder?: string
+  namespace?: string | null
   reason: string | null
   locked_by: string
   locked_at: number | string
@@ -34,6 +42,8 @@ export function toLockRecord (row: LockRow): LockRecord {
   return {
     database: row.database,
     mode: row.mode,
+    holder: row.holder ?? row.locked_by,
+    namespace: row.namespace ?? null,
     reason: row.reason,
     lockedBy: row.locked_by,
     lockedAt: Number(row.locked_at),
@@ -46,6 +56,8 @@ export function newLockRecord (input: AcquireInput): LockRecord {
   return {
     database: input.database,
     mode: input.mode,
+    holder: input.holder,
+    namespace: input.namespace,
     reason: input.reason,
     lockedBy: input.lockedBy,
     lockedAt: input.now,
@@ -60,6 +72,7 @@ export interface EventRow {
   type: LockEventType
   database: string
   mode: LockMode | null
+  holder?: string | null
   principal: string | null
   reason: string | null
   request_id: string | null
@@ -74,7 +87,9 @@ export const NO_ORIGIN = { principal: null, requestId: null, client: null, route
 
 /** The `expired` event of a lock that lifted by itself, dated when it lifted (else `at`), for the owner of its row. */
 export function expiredEvent (lock: LockRecord, at: number, owner: string | null = null): LockEvent {
-  return { ...NO_ORIGIN, owner, type: 'expired', database: lock.database, mode: lock.mode, reason: lock.reason, at: lock.expiresAt ?? at, count: 1 }
+  return {
+    ...NO_ORIGIN, owner, type: 'expired', database: lock.database, mode: lock.mode, holder: lock.holder, reason: lock.reason, at: lock.expiresAt ?? at, count: 1
+  }
 }
 
 export function toStoredEvent (row: EventRow): StoredLockEvent {
@@ -83,6 +98,7 @@ export function toStoredEvent (row: EventRow): StoredLockEvent {
     type: row.type,
     database: row.database,
     mode: row.mode,
+    holder: row.holder ?? null,
     principal: row.principal,
     reason: row.reason,
     requestId: row.request_id,

@@ -92,6 +92,26 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       ALTER TABLE ${s}.dblock_locks ADD COLUMN owner text;
       ALTER TABLE ${s}.dblock_events ADD COLUMN owner text;
     `
+  },
+  {
+    version: 4,
+    description: 'several holders per database and mode, namespace (children) locks, and the columns of guarded unlock',
+    // A lock taken before has its taker as holder; the admin key's locks are held by `admin`, the
+    // holder an admin-key call names by default from now on, so a restore job unlocks them as before.
+    sql: (s) => `
+      ALTER TABLE ${s}.dblock_locks
+        ADD COLUMN holder text COLLATE "C",
+        ADD COLUMN namespace text COLLATE "C",
+        ADD COLUMN unlock_policy jsonb,
+        ADD COLUMN unlock_at bigint,
+        ADD COLUMN approvals jsonb;
+      UPDATE ${s}.dblock_locks SET holder = CASE locked_by WHEN 'admin-key' THEN 'admin' ELSE locked_by END;
+      ALTER TABLE ${s}.dblock_locks ALTER COLUMN holder SET NOT NULL;
+      ALTER TABLE ${s}.dblock_locks DROP CONSTRAINT dblock_locks_database_mode_key;
+      ALTER TABLE ${s}.dblock_locks ADD CONSTRAINT dblock_locks_database_mode_holder_key UNIQUE (database, mode, holder);
+      CREATE INDEX dblock_locks_by_namespace ON ${s}.dblock_locks (namespace) WHERE namespace IS NOT NULL;
+      ALTER TABLE ${s}.dblock_events ADD COLUMN holder text;
+    `
   }
 ]
 

@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks'
 import type { PoolClient } from 'pg'
 import type {
-  AcquireInput, AcquireResult, AuditStamp, DrainState, LockEvent, LockEventType, LockMode, LockRecord, LockStore, ProcessReport,
+  AcquireInput, AcquireResult, AuditStamp, DrainState, DrainTarget, LockEvent, LockEventType, LockMode, LockRecord, LockStore, ProcessReport,
   StoreChanges, StoredLockEvent
 } from '../../../types/index.js'
 import { type EventRow, type LockRow, decideAcquire, expiredEvent, newLockRecord, toLockRecord, toStoredEvent } from '../rows.js'
@@ -19,7 +19,7 @@ interface PostgresLockRow extends LockRow {
 }
 
 /** Lock rows as JSON, already in LockRecord's shape (bigints of milliseconds fit a JS number). */
-const RECORD_JSON = "json_build_object('database', l.database, 'mode', l.mode, 'reason', l.reason, " +
+const RECORD_JSON = "json_build_object('database', l.database, 'mode', l.mode, 'holder', l.holder, 'namespace', l.namespace, 'reason', l.reason, " +
   "'lockedBy', l.locked_by, 'lockedAt', l.locked_at, 'expiresAt', l.expires_at)"
 /** Unexpired rows of `l`; `now` names the query parameter that holds the plugin's clock. */
 const live = (now: string): string => `(l.expires_at IS NULL OR l.expires_at > ${now}::bigint)`
@@ -92,7 +92,7 @@ export class PostgresLockStore implements LockStore {
   async acquire (input: AcquireInput): Promise<AcquireResult> {
     return this.write(async (client, version) => {
       const found = await client.query<PostgresLockRow>(
-        `SELECT * FROM ${this.t.locks} WHERE database = $1 AND mode = $2`, [input.database, input.mode]
+        `SELECT * FROM ${this.t.locks} WHERE database = $1 AND mode = $2 AND holder = $3`, [input.database, input.mode, input.holder]
       )
       const row = found.rows.at(0)
       const decision = decideAcquire(row === undefined ? undefined : toLockRecord(row), input)
@@ -100,21 +100,22 @@ export class PostgresLockStore implements LockStore {
         const { record } = decision
         let current = version
         if (decision.changed) {
-          await client.query(`UPDATE ${this.t.locks} SET reason = $2, expires_at = $3 WHERE id = $1`, [row.id, record.reason, record.expiresAt])
+          await client.query(`UPDATE ${this.t.locks} SET reason = $2, expires_at = $3, namespace = $4 WHERE id = $1`, [row.id, record.reason, record.expiresAt, record.namespace])
           current = await this.journal(client, [input.database])
         }
-        await this.stamp(client, input.audit, 'relocked', input.database, input.mode, record.reason)
+        await this.stamp(client, input.audit, 'relocked', input.database, input.mode, input.holder, record.reason)
         return { record, created: false, version: current, rowId: Number(row.id) }
       }
       if (row !== undefined && decision.action === 'insert' && decision.replacesExpired) {
         await client.query(`DELETE FROM ${this.t.locks} WHERE id = $1`, [row.id])
       }
       const inserted = await client.query<{ id: string }>(
-        `INSERT INTO ${this.t.locks} (database, mode, reason, locked_by, locked_at, expires_at, owner) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-        [input.database, input.mode, input.reason, input.lockedBy, input.now, input.expiresAt, input.audit?.owner ?? null]
+        `INSERT INTO ${this.t.locks} (database, mode, holder, namespace, reason, locked_by, locked_at, expires_at, owner)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+        [input.database, input.mode, input.holder, input.namespace, input.reason, input.lockedBy, input.now, input.expiresAt, input.audit?.owner ?? null]
       )
       const current = await this.journal(client, [input.database])
-      await this.stamp(client, input.audit, 'locked', input.database, input.mode, input.reason)
+      await this.stamp(client, input.audit, 'locked', input.database, input.mode, input.holder, input.reason)
       return {
         record: newLockRecord(input),
         created: true,
@@ -124,40 +125,48 @@ export class PostgresLockStore implements LockStore {
     })
   }
 
-  async release (database: string, mode: LockMode, rowId?: number, audit?: AuditStamp): Promise<{ released: boolean, version: number }> {
+  async release (database: string, mode: LockMode, holder: string | null, rowId?: number, audit?: AuditStamp): Promise<{ released: boolean, holders: string[], version: number }> {
     return this.write(async (client, version) => {
-      const deleted = rowId === undefined
-        ? await client.query(`DELETE FROM ${this.t.locks} WHERE database = $1 AND mode = $2`, [database, mode])
-        : await client.query(`DELETE FROM ${this.t.locks} WHERE database = $1 AND mode = $2 AND id = $3`, [database, mode, rowId])
-      if (deleted.rowCount === 0) return { released: false, version }
+      const deleted = await client.query<{ holder: string }>(
+        `DELETE FROM ${this.t.locks} WHERE database = $1 AND mode = $2 AND ($3::text IS NULL OR holder = $3) AND ($4::bigint IS NULL OR id = $4) RETURNING holder`,
+        [database, mode, rowId === undefined ? holder : null, rowId ?? null]
+      )
+      const holders = deleted.rows.map((row) => row.holder).sort()
+      if (holders.length === 0) return { released: false, holders, version }
       const current = await this.journal(client, [database])
-      await this.stamp(client, audit, 'unlocked', database, mode, null)
-      return { released: true, version: current }
+      if (audit !== undefined && this.hasEvents) {
+        await this.insertEvents(client, holders.map((released) => ({ ...audit, type: 'unlocked', database, mode, holder: released, reason: null, count: 1 })))
+      }
+      return { released: true, holders, version: current }
     })
   }
 
   /** The audit event of a change, in the change's own transaction. */
-  private async stamp (client: PoolClient, audit: AuditStamp | undefined, type: LockEventType, database: string, mode: LockMode, reason: string | null): Promise<void> {
+  private async stamp (client: PoolClient, audit: AuditStamp | undefined, type: LockEventType, database: string, mode: LockMode, holder: string, reason: string | null): Promise<void> {
     if (audit === undefined || !this.hasEvents) return
-    await this.insertEvents(client, [{ ...audit, type, database, mode, reason, count: 1 }])
+    await this.insertEvents(client, [{ ...audit, type, database, mode, holder, reason, count: 1 }])
   }
 
-  async locksOf (database: string, now: number): Promise<LockRecord[]> {
+  async locksOf (database: string, now: number, ancestors: readonly string[] = []): Promise<LockRecord[]> {
+    // Its own locks first (by mode, holder), then those it inherits, nearest namespace last.
     const rows = await this.query<PostgresLockRow>(
-      `SELECT * FROM ${this.t.locks} l WHERE l.database = $1 AND ${live('$2')} ORDER BY l.mode`, [database, now]
+      `SELECT * FROM ${this.t.locks} l
+       WHERE (l.database = $1 OR (l.namespace = ANY ($3::text[]) AND l.database <> $1)) AND ${live('$2')}
+       ORDER BY l.database <> $1, length(l.namespace), l.namespace, l.mode, l.holder`,
+      [database, now, ancestors]
     )
     return rows.map(toLockRecord)
   }
 
-  async list (options: { limit: number, after: { database: string, mode: LockMode } | null, now: number }): Promise<LockRecord[]> {
+  async list (options: { limit: number, after: { database: string, mode: LockMode, holder: string } | null, now: number }): Promise<LockRecord[]> {
     const { limit, after, now } = options
     const rows = after === null
       ? await this.query<PostgresLockRow>(
-        `SELECT * FROM ${this.t.locks} l WHERE ${live('$1')} ORDER BY l.database, l.mode LIMIT $2`, [now, limit]
+        `SELECT * FROM ${this.t.locks} l WHERE ${live('$1')} ORDER BY l.database, l.mode, l.holder LIMIT $2`, [now, limit]
       )
       : await this.query<PostgresLockRow>(
-        `SELECT * FROM ${this.t.locks} l WHERE (l.database, l.mode) > ($3, $4) AND ${live('$1')} ORDER BY l.database, l.mode LIMIT $2`,
-        [now, limit, after.database, after.mode]
+        `SELECT * FROM ${this.t.locks} l WHERE (l.database, l.mode, l.holder) > ($3, $4, $5) AND ${live('$1')} ORDER BY l.database, l.mode, l.holder LIMIT $2`,
+        [now, limit, after.database, after.mode, after.holder]
       )
     return rows.map(toLockRecord)
   }
@@ -193,9 +202,9 @@ export class PostgresLockStore implements LockStore {
     if (events.length === 0) return
     // One statement for the whole batch: the events arrive as one JSON array.
     await client.query(
-      `INSERT INTO ${this.t.events} (at, type, database, mode, principal, reason, request_id, client, route, owner, count)
-       SELECT e.at, e.type, e.database, e.mode, e.principal, e.reason, e."requestId", e.client, e.route, e.owner, e.count
-       FROM json_to_recordset($1::json) AS e (at bigint, type text, database text, mode text, principal text,
+      `INSERT INTO ${this.t.events} (at, type, database, mode, holder, principal, reason, request_id, client, route, owner, count)
+       SELECT e.at, e.type, e.database, e.mode, e.holder, e.principal, e.reason, e."requestId", e.client, e.route, e.owner, e.count
+       FROM json_to_recordset($1::json) AS e (at bigint, type text, database text, mode text, holder text, principal text,
          reason text, "requestId" text, client text, route text, owner text, count integer)`,
       [JSON.stringify(events)]
     )
@@ -301,7 +310,7 @@ export class PostgresLockStore implements LockStore {
     )
   }
 
-  async drainState (database: string, version: number, liveSince: number, exceptProcessId = ''): Promise<DrainState> {
+  async drainState (target: DrainTarget, version: number, liveSince: number, exceptProcessId = ''): Promise<DrainState> {
     // liveSince is in this host's clock: moved to the server's clock like the heartbeats it is compared with.
     const [row] = await this.query<{ lagging: number, draining: number }>(
       `WITH live AS (SELECT $3::bigint + ${SERVER_CLOCK} - $5::bigint AS since)
@@ -309,8 +318,9 @@ export class PostgresLockStore implements LockStore {
          (SELECT count(*)::int FROM ${this.t.processes} p, live
           WHERE p.heartbeat_at >= live.since AND p.applied_version < $2 AND p.id <> $4) AS lagging,
          (SELECT count(*)::int FROM ${this.t.draining} d JOIN ${this.t.processes} p ON p.id = d.process_id, live
-          WHERE d.database = $1 AND p.heartbeat_at >= live.since AND p.id <> $4) AS draining`,
-      [database, version, liveSince, exceptProcessId, Date.now()]
+          WHERE (d.database = $1 OR ($6 AND left(d.database, length($1) + 1) IN ($1 || '.', $1 || '/')))
+            AND p.heartbeat_at >= live.since AND p.id <> $4) AS draining`,
+      [target.name, version, liveSince, exceptProcessId, Date.now(), target.subtree]
     )
     return { lagging: row.lagging, draining: row.draining }
   }

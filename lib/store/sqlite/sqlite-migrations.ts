@@ -79,6 +79,39 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       ALTER TABLE locks ADD COLUMN owner TEXT;
       ALTER TABLE lock_events ADD COLUMN owner TEXT;
     `
+  },
+  {
+    version: 4,
+    description: 'several holders per database and mode, namespace (children) locks, and the columns of guarded unlock',
+    // The primary key changes, so the table is rebuilt; row ids are kept (rollbacks name rows by id).
+    // A lock taken before has its taker as holder; the admin key's locks are held by `admin`,
+    // the holder an admin-key call names by default from now on, so a restore job unlocks them as before.
+    sql: `
+      CREATE TABLE locks_v4 (
+        database      TEXT    NOT NULL,
+        mode          TEXT    NOT NULL CHECK (mode IN ('delete', 'write')),
+        holder        TEXT    NOT NULL,
+        namespace     TEXT,
+        reason        TEXT,
+        locked_by     TEXT    NOT NULL,
+        locked_at     INTEGER NOT NULL,
+        expires_at    INTEGER,
+        owner         TEXT,
+        unlock_policy TEXT,
+        unlock_at     INTEGER,
+        approvals     TEXT,
+        PRIMARY KEY (database, mode, holder)
+      );
+      INSERT INTO locks_v4 (rowid, database, mode, holder, reason, locked_by, locked_at, expires_at, owner)
+        SELECT rowid, database, mode, CASE locked_by WHEN 'admin-key' THEN 'admin' ELSE locked_by END,
+               reason, locked_by, locked_at, expires_at, owner
+        FROM locks;
+      DROP TABLE locks;
+      ALTER TABLE locks_v4 RENAME TO locks;
+      CREATE INDEX locks_by_expiry ON locks (expires_at) WHERE expires_at IS NOT NULL;
+      CREATE INDEX locks_by_namespace ON locks (namespace) WHERE namespace IS NOT NULL;
+      ALTER TABLE lock_events ADD COLUMN holder TEXT;
+    `
   }
 ]
 

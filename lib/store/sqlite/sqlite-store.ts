@@ -3,7 +3,7 @@ import { mkdirSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import type {
-  AcquireInput, AcquireResult, AuditStamp, DrainState, LockEvent, LockEventType, LockMode, LockRecord, LockStore, ProcessReport,
+  AcquireInput, AcquireResult, AuditStamp, DrainState, DrainTarget, LockEvent, LockEventType, LockMode, LockRecord, LockStore, ProcessReport,
   StoreChanges, StoredLockEvent
 } from '../../../types/index.js'
 import { StoreTooNewError } from '../../errors.js'
@@ -23,7 +23,10 @@ export interface SqliteLockStoreOptions {
   busyTimeout?: number
   /** How long the change journal is kept, ms; a process further behind reloads everything. Default 10 min. */
   journalRetention?: number
-  /** Migrations to apply (tests open files at older levels). Default: all. */
+  /**
+   * Migrations to apply. Default: all. Tests pass fewer to play an older release meeting a newer
+   * file (which it refuses untouched); a store opened below the latest level cannot serve.
+   */
   migrations?: readonly SqliteMigration[]
 }
 
@@ -110,15 +113,9 @@ export class SqliteLockStore implements LockStore {
   /** The file opened, or null for an in-memory database. */
   private readonly identity: FileIdentity | null
   private readonly filePath: string
-  private readonly hasOwner: boolean
   private fileCheckedAt = 0
   private lastDataVersion = -1
   private readonly statements
-  private readonly events: {
-    insert: Database.Statement
-    list: Database.Statement<{ database: string, type: string | null, beforeAt: number, beforeId: number, limit: number, owner: string | null }, EventRow>
-    prune: Database.Statement
-  } | null
 
   constructor (options: SqliteLockStoreOptions) {
     this.path = options.path
@@ -129,32 +126,35 @@ export class SqliteLockStore implements LockStore {
     this.filePath = resolve(this.db.name)
     this.identity = this.db.memory ? null : identityOf(this.filePath)
     const db = this.db
-    // From schema version 3 on, locks and events carry the database's owner (tests open older files).
-    this.hasOwner = userVersion(db) >= 3
-    const ownerColumn = this.hasOwner ? ', owner' : ''
     this.statements = {
-      getLock: db.prepare<[string, string], SqliteLockRow>('SELECT rowid, * FROM locks WHERE database = ? AND mode = ?'),
+      getLock: db.prepare<[string, string, string], SqliteLockRow>('SELECT rowid, * FROM locks WHERE database = ? AND mode = ? AND holder = ?'),
       // The row id is the journal version this write is about to create: it only grows, so a
       // rollback by row id can never remove a newer lock that reused a deleted row's id.
       insertLock: db.prepare(
-        `INSERT INTO locks (rowid, database, mode, reason, locked_by, locked_at, expires_at${ownerColumn}) VALUES (` +
+        'INSERT INTO locks (rowid, database, mode, holder, namespace, reason, locked_by, locked_at, expires_at, owner) VALUES (' +
         "(SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'lock_changes'), 0) + 1), " +
-        `@database, @mode, @reason, @lockedBy, @now, @expiresAt${this.hasOwner ? ', @owner' : ''})`
+        '@database, @mode, @holder, @namespace, @reason, @lockedBy, @now, @expiresAt, @owner)'
       ),
-      updateLock: db.prepare('UPDATE locks SET reason = @reason, expires_at = @expiresAt WHERE rowid = @rowid'),
-      deleteLock: db.prepare('DELETE FROM locks WHERE database = ? AND mode = ?'),
-      deleteLockRow: db.prepare('DELETE FROM locks WHERE database = ? AND mode = ? AND rowid = ?'),
-      locksOf: db.prepare<{ database: string, now: number }, SqliteLockRow>(`SELECT rowid, * FROM locks WHERE database = @database AND ${LIVE} ORDER BY mode`),
-      listFirst: db.prepare<{ now: number, limit: number }, SqliteLockRow>(`SELECT rowid, * FROM locks WHERE ${LIVE} ORDER BY database, mode LIMIT @limit`),
-      listAfter: db.prepare<{ now: number, limit: number, database: string, mode: string }, SqliteLockRow>(
-        `SELECT rowid, * FROM locks WHERE (database, mode) > (@database, @mode) AND ${LIVE} ORDER BY database, mode LIMIT @limit`
+      updateLock: db.prepare('UPDATE locks SET reason = @reason, expires_at = @expiresAt, namespace = @namespace WHERE rowid = @rowid'),
+      deleteRow: db.prepare('DELETE FROM locks WHERE rowid = ?'),
+      releaseHolder: db.prepare<[string, string, string], { holder: string }>('DELETE FROM locks WHERE database = ? AND mode = ? AND holder = ? RETURNING holder'),
+      releaseAll: db.prepare<[string, string], { holder: string }>('DELETE FROM locks WHERE database = ? AND mode = ? RETURNING holder'),
+      releaseRow: db.prepare<[string, string, number], { holder: string }>('DELETE FROM locks WHERE database = ? AND mode = ? AND rowid = ? RETURNING holder'),
+      locksOf: db.prepare<{ database: string, now: number }, SqliteLockRow>(`SELECT rowid, * FROM locks WHERE database = @database AND ${LIVE} ORDER BY mode, holder`),
+      inheritedBy: db.prepare<{ database: string, ancestors: string, now: number }, SqliteLockRow>(
+        'SELECT rowid, * FROM locks WHERE namespace IN (SELECT value FROM json_each(@ancestors)) AND database <> @database ' +
+        `AND ${LIVE} ORDER BY length(namespace), namespace, mode, holder`
+      ),
+      listFirst: db.prepare<{ now: number, limit: number }, SqliteLockRow>(`SELECT rowid, * FROM locks WHERE ${LIVE} ORDER BY database, mode, holder LIMIT @limit`),
+      listAfter: db.prepare<{ now: number, limit: number, database: string, mode: string, holder: string }, SqliteLockRow>(
+        `SELECT rowid, * FROM locks WHERE (database, mode, holder) > (@database, @mode, @holder) AND ${LIVE} ORDER BY database, mode, holder LIMIT @limit`
       ),
       expired: db.prepare<{ now: number }, SqliteLockRow & { expires_at: number }>('SELECT rowid, * FROM locks WHERE expires_at IS NOT NULL AND expires_at <= @now'),
       deleteExpired: db.prepare('DELETE FROM locks WHERE expires_at IS NOT NULL AND expires_at <= @now'),
       live: db.prepare<{ now: number }, SqliteLockRow>(`SELECT rowid, * FROM locks WHERE ${LIVE}`),
       // Prepared once: it runs every pollInterval in every process.
       dataVersion: db.prepare('PRAGMA data_version').pluck(),
-      liveRaw: db.prepare<{ now: number }, unknown[]>(`SELECT database, mode, expires_at, reason FROM locks WHERE ${LIVE}`).raw(),
+      liveRaw: db.prepare<{ now: number }, unknown[]>(`SELECT database, mode, expires_at, reason, namespace FROM locks WHERE ${LIVE}`).raw(),
       journal: db.prepare('INSERT INTO lock_changes (database, changed_at) VALUES (?, ?)'),
       version: db.prepare<[], { version: number }>("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'lock_changes'), 0) AS version"),
       prunedThrough: db.prepare<[], { value: number }>("SELECT value FROM store_meta WHERE key = 'pruned_through'"),
@@ -174,31 +174,25 @@ export class SqliteLockStore implements LockStore {
       lagging: db.prepare<{ version: number, liveSince: number, except: string }, { n: number }>(
         'SELECT count(*) AS n FROM processes WHERE heartbeat_at >= @liveSince AND applied_version < @version AND id != @except'
       ),
-      drainingOn: db.prepare<{ database: string, liveSince: number, except: string }, { n: number }>(
+      // A namespace lock waits for every name below it: exactly per segment (`acme` is not above `acme2`).
+      drainingOn: db.prepare<{ name: string, subtree: number, liveSince: number, except: string }, { n: number }>(
         'SELECT count(*) AS n FROM draining d JOIN processes p ON p.id = d.process_id ' +
-        'WHERE d.database = @database AND p.heartbeat_at >= @liveSince AND p.id != @except'
+        "WHERE (d.database = @name OR (@subtree AND substr(d.database, 1, length(@name) + 1) IN (@name || '.', @name || '/'))) " +
+        'AND p.heartbeat_at >= @liveSince AND p.id != @except'
       ),
       forgetProcess: db.prepare('DELETE FROM processes WHERE id = ?'),
       reapProcesses: db.prepare('DELETE FROM processes WHERE heartbeat_at < ?'),
-      reapDraining: db.prepare('DELETE FROM draining WHERE process_id NOT IN (SELECT id FROM processes)')
-    }
-    this.events = this.prepareEvents()
-  }
-
-  private prepareEvents (): SqliteLockStore['events'] {
-    const version = userVersion(this.db)
-    if (version < 2) return null
-    return {
-      insert: this.db.prepare(
-        `INSERT INTO lock_events (at, type, database, mode, principal, reason, request_id, client, route, count${this.hasOwner ? ', owner' : ''}) ` +
-        `VALUES (@at, @type, @database, @mode, @principal, @reason, @requestId, @client, @route, @count${this.hasOwner ? ', @owner' : ''})`
+      reapDraining: db.prepare('DELETE FROM draining WHERE process_id NOT IN (SELECT id FROM processes)'),
+      insertEvent: db.prepare(
+        'INSERT INTO lock_events (at, type, database, mode, holder, principal, reason, request_id, client, route, count, owner) ' +
+        'VALUES (@at, @type, @database, @mode, @holder, @principal, @reason, @requestId, @client, @route, @count, @owner)'
       ),
-      list: this.db.prepare<{ database: string, type: string | null, beforeAt: number, beforeId: number, limit: number, owner: string | null }, EventRow>(
+      // Events written before schema version 3 have no owner: only a reader of everything sees them.
+      listEvents: db.prepare<{ database: string, type: string | null, beforeAt: number, beforeId: number, limit: number, owner: string | null }, EventRow>(
         'SELECT * FROM lock_events WHERE database = @database AND (at, id) < (@beforeAt, @beforeId) AND (@type IS NULL OR type = @type) ' +
-        // Before version 3 no event has an owner: only a reader who may see all gets any.
-        `AND ${this.hasOwner ? '(@owner IS NULL OR owner = @owner)' : '@owner IS NULL'} ORDER BY at DESC, id DESC LIMIT @limit`
+        'AND (@owner IS NULL OR owner = @owner) ORDER BY at DESC, id DESC LIMIT @limit'
       ),
-      prune: this.db.prepare('DELETE FROM lock_events WHERE at < ?')
+      pruneEvents: db.prepare('DELETE FROM lock_events WHERE at < ?')
     }
   }
 
@@ -234,21 +228,23 @@ export class SqliteLockStore implements LockStore {
   async acquire (input: AcquireInput): Promise<AcquireResult> {
     const s = this.statements
     return this.write((): AcquireResult => {
-      const existing = s.getLock.get(input.database, input.mode)
+      const existing = s.getLock.get(input.database, input.mode, input.holder)
       const decision = decideAcquire(existing === undefined ? undefined : toLockRecord(existing), input)
       if (existing !== undefined && decision.action === 'keep') {
         const { record } = decision
         if (decision.changed) {
-          s.updateLock.run({ rowid: existing.rowid, reason: record.reason, expiresAt: record.expiresAt })
+          s.updateLock.run({ rowid: existing.rowid, reason: record.reason, expiresAt: record.expiresAt, namespace: record.namespace })
           s.journal.run(input.database, Date.now())
         }
-        this.stamp(input.audit, 'relocked', input.database, input.mode, record.reason)
+        this.stamp(input.audit, 'relocked', input.database, input.mode, input.holder, record.reason)
         return { record, created: false, version: this.currentVersion(), rowId: existing.rowid }
       }
-      if (decision.action === 'insert' && decision.replacesExpired) s.deleteLock.run(input.database, input.mode)
+      if (existing !== undefined && decision.action === 'insert' && decision.replacesExpired) s.deleteRow.run(existing.rowid)
       const info = s.insertLock.run({
         database: input.database,
         mode: input.mode,
+        holder: input.holder,
+        namespace: input.namespace,
         reason: input.reason,
         lockedBy: input.lockedBy,
         now: input.now,
@@ -256,7 +252,7 @@ export class SqliteLockStore implements LockStore {
         owner: input.audit?.owner ?? null
       })
       s.journal.run(input.database, Date.now())
-      this.stamp(input.audit, 'locked', input.database, input.mode, input.reason)
+      this.stamp(input.audit, 'locked', input.database, input.mode, input.holder, input.reason)
       return {
         record: newLockRecord(input),
         created: true,
@@ -266,35 +262,38 @@ export class SqliteLockStore implements LockStore {
     })
   }
 
-  async release (database: string, mode: LockMode, rowId?: number, audit?: AuditStamp): Promise<{ released: boolean, version: number }> {
+  async release (database: string, mode: LockMode, holder: string | null, rowId?: number, audit?: AuditStamp): Promise<{ released: boolean, holders: string[], version: number }> {
     const s = this.statements
     return this.write(() => {
-      const info = rowId === undefined
-        ? s.deleteLock.run(database, mode)
-        : s.deleteLockRow.run(database, mode, rowId)
-      if (info.changes > 0) {
+      const removed = rowId !== undefined
+        ? s.releaseRow.all(database, mode, rowId)
+        : holder === null ? s.releaseAll.all(database, mode) : s.releaseHolder.all(database, mode, holder)
+      const holders = removed.map((row) => row.holder).sort()
+      if (holders.length > 0) {
         s.journal.run(database, Date.now())
-        this.stamp(audit, 'unlocked', database, mode, null)
+        for (const released of holders) this.stamp(audit, 'unlocked', database, mode, released, null)
       }
-      return { released: info.changes > 0, version: this.currentVersion() }
+      return { released: holders.length > 0, holders, version: this.currentVersion() }
     })
   }
 
   /** Writes the audit event of a change inside the change's transaction: one commit, one fsync. */
-  private stamp (audit: AuditStamp | undefined, type: LockEventType, database: string, mode: LockMode, reason: string | null): void {
-    if (audit === undefined || this.events === null) return
-    this.events.insert.run({ ...audit, type, database, mode, reason, count: 1 })
+  private stamp (audit: AuditStamp | undefined, type: LockEventType, database: string, mode: LockMode, holder: string, reason: string | null): void {
+    if (audit === undefined) return
+    this.statements.insertEvent.run({ ...audit, type, database, mode, holder, reason, count: 1 })
   }
 
-  async locksOf (database: string, now: number): Promise<LockRecord[]> {
-    return this.statements.locksOf.all({ database, now }).map(toLockRecord)
+  async locksOf (database: string, now: number, ancestors: readonly string[] = []): Promise<LockRecord[]> {
+    const own = this.statements.locksOf.all({ database, now }).map(toLockRecord)
+    if (ancestors.length === 0) return own
+    return own.concat(this.statements.inheritedBy.all({ database, ancestors: JSON.stringify(ancestors), now }).map(toLockRecord))
   }
 
-  async list (options: { limit: number, after: { database: string, mode: LockMode } | null, now: number }): Promise<LockRecord[]> {
+  async list (options: { limit: number, after: { database: string, mode: LockMode, holder: string } | null, now: number }): Promise<LockRecord[]> {
     const { limit, after, now } = options
     const rows = after === null
       ? this.statements.listFirst.all({ now, limit })
-      : this.statements.listAfter.all({ now, limit, database: after.database, mode: after.mode })
+      : this.statements.listAfter.all({ now, limit, ...after })
     return rows.map(toLockRecord)
   }
 
@@ -308,24 +307,20 @@ export class SqliteLockStore implements LockStore {
       s.deleteExpired.run({ now })
       for (const database of new Set(expired.map((row) => row.database))) s.journal.run(database, at)
       // The audit trail learns of an expiry here, dated when the lock lifted.
-      if (this.events !== null) {
-        for (const row of expired) {
-          this.events.insert.run(expiredEvent(toLockRecord(row), row.expires_at, row.owner ?? null))
-        }
-      }
+      for (const row of expired) s.insertEvent.run(expiredEvent(toLockRecord(row), row.expires_at, row.owner ?? null))
       return expired.map(toLockRecord)
     }, BACKGROUND_BUSY_BUDGET)
   }
 
   async appendEvents (events: LockEvent[]): Promise<void> {
-    const insert = this.eventStatements().insert
+    const insert = this.statements.insertEvent
     await this.write(() => {
       for (const event of events) insert.run(event)
     }, BACKGROUND_BUSY_BUDGET)
   }
 
   async listEvents (options: { database: string, type: LockEventType | null, before: { at: number, id: number } | null, limit: number, owner: string | null }): Promise<StoredLockEvent[]> {
-    const rows = this.eventStatements().list.all({
+    const rows = this.statements.listEvents.all({
       database: options.database,
       type: options.type,
       beforeAt: options.before?.at ?? Number.MAX_SAFE_INTEGER,
@@ -337,13 +332,8 @@ export class SqliteLockStore implements LockStore {
   }
 
   async pruneEvents (before: number): Promise<number> {
-    const prune = this.eventStatements().prune
+    const prune = this.statements.pruneEvents
     return this.write(() => prune.run(before).changes, BACKGROUND_BUSY_BUDGET)
-  }
-
-  private eventStatements (): NonNullable<SqliteLockStore['events']> {
-    if (this.events === null) throw new LockStoreError('LOCK_STORE_NO_EVENTS', 'this lock store file has no audit table (schema version below 2)')
-    return this.events
   }
 
   /** Drops journal rows older than the retention; later readers that needed them take a snapshot. */
@@ -362,11 +352,11 @@ export class SqliteLockStore implements LockStore {
     }))
   }
 
-  async visitLive (now: number, visit: (database: string, mode: LockMode, expiresAt: number | null, reason: string | null) => void): Promise<number> {
+  async visitLive (now: number, visit: (database: string, mode: LockMode, expiresAt: number | null, reason: string | null, namespace: string | null) => void): Promise<number> {
     return this.read(() => {
       // Raw rows, no record objects: a million locks load without a million objects.
-      for (const [database, mode, expiresAt, reason] of this.statements.liveRaw.iterate({ now }) as IterableIterator<[string, LockMode, number | null, string | null]>) {
-        visit(database, mode, expiresAt, reason)
+      for (const [database, mode, expiresAt, reason, namespace] of this.statements.liveRaw.iterate({ now }) as IterableIterator<[string, LockMode, number | null, string | null, string | null]>) {
+        visit(database, mode, expiresAt, reason, namespace)
       }
       return this.currentVersion()
     })
@@ -406,11 +396,11 @@ export class SqliteLockStore implements LockStore {
     }, BACKGROUND_BUSY_BUDGET)
   }
 
-  async drainState (database: string, version: number, liveSince: number, exceptProcessId = ''): Promise<DrainState> {
+  async drainState (target: DrainTarget, version: number, liveSince: number, exceptProcessId = ''): Promise<DrainState> {
     const s = this.statements
     return this.read(() => ({
       lagging: s.lagging.get({ version, liveSince, except: exceptProcessId })?.n ?? 0,
-      draining: s.drainingOn.get({ database, liveSince, except: exceptProcessId })?.n ?? 0
+      draining: s.drainingOn.get({ name: target.name, subtree: target.subtree ? 1 : 0, liveSince, except: exceptProcessId })?.n ?? 0
     }))
   }
 
