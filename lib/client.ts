@@ -1,6 +1,8 @@
 // A typed HTTP client for the lock routes, on Node's built-in fetch. It needs nothing
 // from the plugin at run time, so scripts and the `dblock` command load it alone.
-import type { ListOptions, LockEventPage, LockEventType, LockList, LockMode, LockOptions, LockStatus } from '../types/index.js'
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
+import type { ListOptions, LockEventPage, LockEventType, LockList, LockMode, LockOptions, LockStatus, UnlockOptions } from '../types/index.js'
 import { LOCK_EVENT_TYPES } from './limits.js'
 
 export interface LockClientOptions {
@@ -18,8 +20,17 @@ export interface LockClientOptions {
   timeout?: number
 }
 
-/** What `lock` sends; who holds the lock is the server's business (the caller's principal). */
-export type ClientLockOptions = Pick<LockOptions, 'mode' | 'reason' | 'ttl'>
+/** What `lock` sends; without `holder`, the server makes the caller the holder. */
+export type ClientLockOptions = Pick<LockOptions, 'mode' | 'reason' | 'ttl' | 'holder' | 'children'>
+
+/** What `unlock` sends; without `holder`, the caller's own lock is lifted (`'*'`: every holder's). */
+export type ClientUnlockOptions = Pick<UnlockOptions, 'mode' | 'holder'>
+
+/** A holder no other run can name: `exec:<host>:<pid>:<random>`. */
+export function uniqueHolder (kind = 'exec'): string {
+  const host = hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 24) || 'host'
+  return `${kind}:${host}:${process.pid}:${randomBytes(4).toString('hex')}`
+}
 
 /** What `events` asks for: one page of a database's audit trail, newest first. */
 export interface EventsOptions {
@@ -56,7 +67,7 @@ export interface WithLockOptions extends ClientLockOptions {
 
 export interface LockClient {
   lock (database: string, options?: ClientLockOptions): Promise<LockStatus>
-  unlock (database: string, options?: { mode?: LockMode }): Promise<LockStatus>
+  unlock (database: string, options?: ClientUnlockOptions): Promise<LockStatus>
   status (database: string): Promise<LockStatus>
   /** One page of every live lock (admin key only); follow `nextCursor` for the next. */
   list (options?: ListOptions): Promise<LockList>
@@ -66,10 +77,10 @@ export interface LockClient {
    */
   events (database: string, options?: EventsOptions): Promise<LockEventPage>
   /**
-   * Takes the lock, runs `fn`, and releases the lock however `fn` ends. Refuses with
-   * `ALREADY_LOCKED` when the database already holds a lock of that mode, because
-   * releasing afterwards would lift a lock somebody else took. A lock with an expiry
-   * (a `ttl`, or a `write` lock's default) is re-locked before it runs out.
+   * Takes the lock under a holder unique to this run (unless `holder` is given), runs `fn`, and
+   * releases exactly that lock however `fn` ends: a lock somebody else holds on the same
+   * database is never lifted, so none needs to be absent first. A lock with an expiry (a
+   * `ttl`, or a `write` lock's default) is re-locked before it runs out.
    */
   withLock<T> (database: string, options: WithLockOptions, fn: (status: LockStatus) => T | Promise<T>): Promise<T>
 }
@@ -82,8 +93,6 @@ export const ClientErrorCodes = {
   SERVER_TIMEOUT: 'SERVER_TIMEOUT',
   /** An answer that is not this API's JSON (a proxy's error page, say). */
   UNEXPECTED_RESPONSE: 'UNEXPECTED_RESPONSE',
-  /** `withLock` found a lock of that mode already held. */
-  ALREADY_LOCKED: 'ALREADY_LOCKED',
   /** Reported to `onError`: a keep-alive found the lock gone (expired or unlocked) and took it again. */
   LOCK_LAPSED: 'LOCK_LAPSED',
   /** `lock` was answered 200 without the lock asked for: it is not held, whatever the status says. */
@@ -210,18 +219,18 @@ export function createLockClient (options: LockClientOptions): LockClient {
 
   const client: LockClient = {
     async lock (database, lockOptions = {}) {
-      const { mode, reason, ttl } = lockOptions
-      const status = await request<LockStatus>('POST', lockPath(database, 'lock'), { mode, reason, ttl })
+      const { mode, reason, ttl, holder, children } = lockOptions
+      const status = await request<LockStatus>('POST', lockPath(database, 'lock'), { mode, reason, ttl, holder, children })
       // A 200 is the promise that the lock is in force; a status without it is no such promise.
       const wanted = mode ?? 'delete'
-      if (!status.locked || !status.locks.some((lock) => lock.mode === wanted)) {
+      if (!status.locked || !status.locks.some((lock) => lock.mode === wanted && lock.inheritedFrom === null && (holder === undefined || lock.holder === holder))) {
         throw new LockClientError(ClientErrorCodes.LOCK_NOT_HELD,
           `the server answered the lock of ${database} without holding a ${wanted} lock; it is not locked. Retry the lock`, 200)
       }
       return status
     },
     unlock (database, unlockOptions = {}) {
-      return request<LockStatus>('POST', lockPath(database, 'unlock'), { mode: unlockOptions.mode })
+      return request<LockStatus>('POST', lockPath(database, 'unlock'), { mode: unlockOptions.mode, holder: unlockOptions.holder })
     },
     status (database) {
       return request<LockStatus>('GET', lockPath(database, 'lock'))
@@ -242,29 +251,23 @@ export function createLockClient (options: LockClientOptions): LockClient {
     async withLock<T> (database: string, withOptions: WithLockOptions, fn: (status: LockStatus) => T | Promise<T>): Promise<T> {
       const { onError, ...lockOptions } = withOptions
       const mode: LockMode = lockOptions.mode ?? 'delete'
-      const before = await client.status(database)
-      const held = before.locks.find((lock) => lock.mode === mode)
-      if (held !== undefined) {
-        throw new LockClientError(ClientErrorCodes.ALREADY_LOCKED,
-          `${before.database} already holds a ${mode} lock (by ${held.lockedBy} since ${held.lockedAt}${held.reason === null ? '' : `: ${held.reason}`}); ` +
-          'it was left as it is. Wait for it to be released, or unlock it first if it is stale')
-      }
-      const status = await client.lock(database, { ...lockOptions, mode })
-      const keepAlive = startKeepAlive(client, database, mode, lockOptions.ttl, status, onError)
+      const holder = lockOptions.holder ?? uniqueHolder()
+      const status = await client.lock(database, { ...lockOptions, mode, holder })
+      const keepAlive = startKeepAlive(client, database, mode, holder, lockOptions.ttl, status, onError)
       let result: T
       try {
         result = await fn(status)
       } catch (err) {
         await keepAlive.stop()
         try {
-          await release(client, database, mode)
+          await release(client, database, mode, holder)
         } catch (releaseError) {
           onError?.(asClientError(releaseError), 'release')
         }
         throw err
       }
       await keepAlive.stop()
-      await release(client, database, mode)
+      await release(client, database, mode, holder)
       return result
     }
   }
@@ -275,10 +278,10 @@ function retriable (err: unknown): boolean {
   return err instanceof LockClientError && (err.unreachable || (err.statusCode !== null && err.statusCode >= 500))
 }
 
-async function release (client: LockClient, database: string, mode: LockMode): Promise<void> {
+async function release (client: LockClient, database: string, mode: LockMode, holder: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
-      await client.unlock(database, { mode })
+      await client.unlock(database, { mode, holder })
       return
     } catch (err) {
       if (attempt >= RELEASE_RETRY_DELAYS.length || !retriable(err)) throw err
@@ -293,10 +296,11 @@ async function release (client: LockClient, database: string, mode: LockMode): P
  * is refreshed with the lifetime the server gave it.
  */
 function startKeepAlive (
-  client: LockClient, database: string, mode: LockMode, ttl: number | undefined, status: LockStatus,
+  client: LockClient, database: string, mode: LockMode, holder: string, ttl: number | undefined, status: LockStatus,
   onError: WithLockOptions['onError']
 ): { stop (): Promise<void> } {
-  const lock = status.locks.find((candidate) => candidate.mode === mode)
+  const mine = (candidate: LockStatus['locks'][number]): boolean => candidate.mode === mode && candidate.holder === holder && candidate.inheritedFrom === null
+  const lock = status.locks.find(mine)
   const lifetime = ttl ?? (lock?.expiresAt == null ? undefined : Math.max(1, Math.round((Date.parse(lock.expiresAt) - Date.parse(lock.lockedAt)) / 1000)))
   if (lock === undefined || lifetime === undefined) return { stop: async () => {} }
   const lockedAt = lock.lockedAt
@@ -307,8 +311,8 @@ function startKeepAlive (
 
   const schedule = () => {
     timer = setTimeout(() => {
-      beat = client.lock(database, { mode, ttl: lifetime }).then((next) => {
-        const now = next.locks.find((candidate) => candidate.mode === mode)
+      beat = client.lock(database, { mode, ttl: lifetime, holder }).then((next) => {
+        const now = next.locks.find(mine)
         if (now !== undefined && now.lockedAt !== lockedAt) {
           onError?.(new LockClientError(ClientErrorCodes.LOCK_LAPSED,
             `the ${mode} lock on ${next.database} had lapsed or been removed and was taken again at ${now.lockedAt}`), 'keepalive')

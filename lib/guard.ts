@@ -169,9 +169,11 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
   function guardFor (routeClass: GuardedClass): preHandlerHookHandler {
     const kind: OperationKind = routeClass === 'write' ? 'write' : 'destructive'
 
-    function decide (request: FastifyRequest, reply: FastifyReply, name: string, target: ResolvedDatabase | null | undefined, done: HookHandlerDoneFunction): void {
-      // A database that does not exist has no lock; the route itself answers.
-      if (target === null || target === undefined) return done()
+    function decide (request: FastifyRequest, reply: FastifyReply, name: string, resolved: ResolvedDatabase | null | undefined, done: HookHandlerDoneFunction): void {
+      // A name that does not exist has no lock of its own, but a namespace lock above it still
+      // refuses creating it; and it is counted in flight, so a namespace lock waits for its
+      // creation. Nobody owns it yet: a refusal tells no details.
+      const target = resolved ?? { id: name, owner: '' }
       // The common case costs two Map lookups: a fresh view and no lock on this database.
       if (view.isFresh() && view.check(target.id, kind, target.name) === null) {
         request[kGuardedDatabase] = target

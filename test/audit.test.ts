@@ -1,13 +1,8 @@
 // The audit trail: who locked, unlocked, and who tried to delete a locked database.
-import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import Database from 'better-sqlite3'
 import t from 'tap'
-import { SQLITE_LATEST_VERSION, SQLITE_MIGRATIONS } from '../lib/store/sqlite/sqlite-migrations.js'
-import { SqliteLockStore } from '../lib/store/sqlite/sqlite-store.js'
-import { ADMIN_KEY, createDatabases, fakeClock, startDemo, tempDir, type DemoHandle } from './helpers/app.js'
+import { ADMIN_KEY, createDatabases, fakeClock, startDemo, type DemoHandle } from './helpers/app.js'
 import { lockFile } from './helpers/store.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -158,40 +153,4 @@ t.test('structured log lines, with no secrets', async (t) => {
   const all = sink.lines.join('')
   t.notMatch(all, new RegExp(ADMIN_KEY), 'the admin key is never logged')
   t.notMatch(all, /alice-token/, 'tokens are never logged')
-})
-
-t.test('upgrading a store file from the previous schema keeps its locks; the old code refuses the new file', async (t) => {
-  const path = join(tempDir(t), 'locks.db')
-  const v1 = SQLITE_MIGRATIONS.slice(0, 1)
-  const old = new SqliteLockStore({ path, migrations: v1 })
-  await old.acquire({ database: 'prod', mode: 'delete', reason: 'kept', lockedBy: 'alice', now: 1000, expiresAt: null, refreshReason: false, refreshExpiry: false })
-  t.equal(old.db.pragma('user_version', { simple: true }), 1)
-  await old.close()
-
-  const upgraded = new SqliteLockStore({ path })
-  t.equal(upgraded.db.pragma('user_version', { simple: true }), SQLITE_LATEST_VERSION)
-  t.match(await upgraded.locksOf('prod', 2000), [{ database: 'prod', mode: 'delete', reason: 'kept', lockedBy: 'alice', lockedAt: 1000 }])
-  await upgraded.appendEvents([{ type: 'locked', database: 'prod', mode: 'delete', principal: 'alice', reason: 'kept', requestId: null, client: null, route: null, owner: 'alice', at: 1000, count: 1 }])
-  await upgraded.close()
-
-  const before = createHash('sha256').update(readFileSync(path)).digest('hex')
-  t.throws(() => new SqliteLockStore({ path, migrations: v1 }), { code: 'LOCK_STORE_TOO_NEW', message: new RegExp(`schema version ${SQLITE_LATEST_VERSION}, newer than .* \\(1\\)`) })
-  t.equal(createHash('sha256').update(readFileSync(path)).digest('hex'), before, 'the new file is untouched by the old code')
-})
-
-t.test('a store file at migration 2 upgrades to 3 in place: locks and events kept, old events for the admin only', async (t) => {
-  const path = join(tempDir(t), 'locks.db')
-  const v2 = new SqliteLockStore({ path, migrations: SQLITE_MIGRATIONS.slice(0, 2) })
-  const origin = { principal: 'alice', requestId: null, client: null, route: null, owner: 'alice', at: 1000 }
-  await v2.acquire({ database: 'prod', mode: 'delete', reason: 'kept', lockedBy: 'alice', now: 1000, expiresAt: null, refreshReason: false, refreshExpiry: false, audit: origin })
-  t.equal(v2.db.pragma('user_version', { simple: true }), 2)
-  await v2.close()
-
-  const v3 = new SqliteLockStore({ path })
-  t.teardown(() => v3.close())
-  t.equal(v3.db.pragma('user_version', { simple: true }), 3)
-  t.match(await v3.locksOf('prod', 2000), [{ database: 'prod', mode: 'delete', reason: 'kept', lockedBy: 'alice', lockedAt: 1000 }], 'the lock survives')
-  const all = await v3.listEvents({ database: 'prod', type: null, before: null, limit: 10, owner: null })
-  t.match(all, [{ type: 'locked', principal: 'alice', owner: null }], 'the event survives, with no owner recorded')
-  t.same(await v3.listEvents({ database: 'prod', type: null, before: null, limit: 10, owner: 'alice' }), [], 'so only a reader of everything sees it')
 })

@@ -3,7 +3,7 @@
 // (its command inherits stdio and signals) and for the bin itself. Config-file cases run in temp dirs.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
@@ -455,16 +455,22 @@ t.test('exec holds the lock while the command runs and passes its exit code thro
   t.equal((await status('cli-exec')).locked, false)
 })
 
-t.test('exec refuses a lock of that mode already held and leaves it alone', async (t) => {
+t.test('exec holds its own lock beside one somebody else holds, and releases only its own', async (t) => {
   await create('cli-held')
   const held = await call(`${url}/v1/database/cli-held/lock`, 'POST', { user: 'alice', body: { mode: 'write', reason: 'other restore', ttl: 600 } })
   const dir = tempDir(t)
-  const marker = join(dir, 'ran')
-  const result = await dblockBin(['exec', 'cli-held', '--', ...nodeScript(`require('fs').writeFileSync(${JSON.stringify(marker)}, '')`)], { env: alice() })
-  t.equal(result.code, 1)
-  t.match(result.stderr, /already holds a write lock.*other restore.*\(ALREADY_LOCKED\)/)
-  t.notOk(existsSync(marker), 'the command did not run')
-  t.same(await status('cli-held'), held.json, 'the other lock is untouched')
+  const seen = join(dir, 'seen.json')
+  // The command records the locks in force while it runs.
+  const script = `fetch(${JSON.stringify(`${url}/v1/database/cli-held/lock`)}, { headers: { authorization: 'Bearer alice-token' } })` +
+    `.then((res) => res.text()).then((body) => require('fs').writeFileSync(${JSON.stringify(seen)}, body))`
+  const result = await dblockBin(['exec', 'cli-held', '--', ...nodeScript(script)], { env: alice() })
+  t.equal(result.code, 0, result.stderr)
+  const during: LockStatus = JSON.parse(readFileSync(seen, 'utf8'))
+  const holders = during.locks.map((lock) => lock.holder)
+  t.equal(holders.length, 2, 'both locks while the command ran')
+  t.match(holders.find((holder) => holder !== 'alice'), /^exec:[^:]+:\d+:[0-9a-f]{8}$/, 'exec\'s own holder, unique to the run')
+  t.match(result.stderr, /cli-held: locked \(write\) by alice, held by exec:/)
+  t.same(await status('cli-held'), held.json, 'afterwards only the other lock, untouched')
 })
 
 t.test('exec releases and exits 143 when dblock gets SIGTERM, and stops the command', async (t) => {

@@ -230,13 +230,15 @@ t.test('withLock', async (t) => {
     t.equal((await alice.status('prod')).locked, false)
   })
 
-  t.test('refuses a lock of that mode already held, and leaves it alone', async (t) => {
+  t.test('holds its lock under a holder of its own: a lock somebody else holds is never lifted', async (t) => {
     const before = await alice.lock('prod', { mode: 'write', reason: 'someone else', ttl: 600 })
-    let ran = false
-    const err = await caught(alice.withLock('prod', { mode: 'write', ttl: 5 }, () => { ran = true }))
-    t.match(err, { code: ClientErrorCodes.ALREADY_LOCKED, message: /prod already holds a write lock \(by alice .*someone else\)/ })
-    t.equal(ran, false, 'fn did not run')
-    t.same(await alice.status('prod'), before, 'the lock is untouched')
+    const holders = await alice.withLock('prod', { mode: 'write', ttl: 5 }, (status) => status.locks.map((lock) => lock.holder))
+    t.equal(holders.length, 2, 'both locks in force while fn runs')
+    t.ok(holders.includes('alice'), 'the other lock')
+    t.match(holders.find((holder) => holder !== 'alice'), /^exec:[A-Za-z0-9._-]+:\d+:[0-9a-f]{8}$/, 'its own holder, unique to the run')
+    t.same(await alice.status('prod'), before, 'afterwards only the other lock, untouched')
+    const again = await alice.withLock('prod', { mode: 'write', ttl: 5 }, (status) => status.locks.map((lock) => lock.holder))
+    t.not(again.find((holder) => holder !== 'alice'), holders.find((holder) => holder !== 'alice'), 'every run has another holder')
     await alice.unlock('prod', { mode: 'write' })
   })
 
@@ -269,7 +271,9 @@ t.test('withLock reports keep-alive and release problems it cannot throw', async
   // A service that lets the first lock through, then loses it, then fails; unlock fails once with 503, then 403.
   const lockedAt = '2026-11-23T10:00:00.000Z'
   const status = (at: string): LockStatus => ({
-    database: 'prod', locked: true, locks: [{ mode: 'write', reason: null, lockedBy: 'alice', lockedAt: at, expiresAt: '2026-11-23T10:00:01.000Z' }]
+    database: 'prod',
+    locked: true,
+    locks: [{ mode: 'write', holder: 'job-1', reason: null, lockedBy: 'alice', lockedAt: at, expiresAt: '2026-11-23T10:00:01.000Z', children: false, inheritedFrom: null }]
   })
   let locks = 0
   let unlocks = 0
@@ -288,7 +292,7 @@ t.test('withLock reports keep-alive and release problems it cannot throw', async
   const client = createLockClient({ server: url })
   const reported: Array<[WithLockPhase, string]> = []
   const failure = new Error('fn failed')
-  await t.rejects(client.withLock('prod', { mode: 'write', ttl: 1, onError: (err, phase) => reported.push([phase, err.code]) }, async () => {
+  await t.rejects(client.withLock('prod', { mode: 'write', ttl: 1, holder: 'job-1', onError: (err, phase) => reported.push([phase, err.code]) }, async () => {
     await new Promise((resolve) => setTimeout(resolve, 800))
     throw failure
   }), failure, 'the error of fn wins')
@@ -297,6 +301,6 @@ t.test('withLock reports keep-alive and release problems it cannot throw', async
 
   unlocks = 0
   locks = 0
-  const released = await caught(client.withLock('prod', { mode: 'write', ttl: 1000 }, () => 'done'))
+  const released = await caught(client.withLock('prod', { mode: 'write', ttl: 1000, holder: 'job-1' }, () => 'done'))
   t.match(released, { code: 'NOT_DATABASE_OWNER' }, 'after fn succeeds, a failed release is thrown')
 })

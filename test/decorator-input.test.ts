@@ -47,5 +47,6 @@ t.test('good decorator input still works, with the defaults the routes use', asy
   t.equal((await lock.list()).locks.length, 2)
   t.match((await lock.events('prod', { type: 'locked' })).events, [{ type: 'locked', mode: 'write' }, { type: 'locked', mode: 'delete' }])
   t.match(await lock.unlock('prod', { mode: 'write' }), { locks: [{ mode: 'delete' }] })
-  t.match(await lock.unlock('prod'), { locked: false })
+  t.match(await lock.unlock('prod'), { locked: true }, 'the default holder (program) holds nothing here')
+  t.match(await lock.unlock('prod', { by: 'ops' }), { locked: false }, 'ops lifts its own lock')
 })

@@ -11,7 +11,7 @@ t.test('a locked database cannot be deleted', async (t) => {
   const body = res.json()
   t.equal(body.code, 'DATABASE_LOCKED')
   t.match(body.message, /POST \/v1\/database\/prod\/unlock/, 'the message names the unlock route')
-  t.same(Object.keys(body).sort(), ['code', 'database', 'error', 'lockedBy', 'message', 'operation', 'reason', 'statusCode'])
+  t.same(Object.keys(body).sort(), ['code', 'database', 'error', 'lockedBy', 'locks', 'message', 'operation', 'reason', 'statusCode'])
   t.match(body, { reason: 'production', lockedBy: 'alice' }, 'the owner learns why and who')
   t.equal((await demo.as('alice', 'GET', '/v1/database/prod')).statusCode, 200, 'the database still exists')
 })

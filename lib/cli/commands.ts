@@ -8,7 +8,7 @@ export const EXIT_UNREACHABLE = 3
 export type CommandName = 'lock' | 'unlock' | 'status' | 'events' | 'list' | 'exec'
 
 /** Options that belong to some commands only. */
-export const COMMAND_OPTIONS = ['mode', 'reason', 'ttl', 'type', 'limit', 'cursor'] as const
+export const COMMAND_OPTIONS = ['mode', 'reason', 'ttl', 'holder', 'children', 'type', 'limit', 'cursor'] as const
 export type CommandOption = typeof COMMAND_OPTIONS[number]
 
 export interface CommandSpec {
@@ -22,16 +22,19 @@ export interface CommandSpec {
 
 export const COMMANDS: Record<CommandName, CommandSpec> = {
   lock: {
-    usage: 'dblock lock [database] [--mode delete|write] [--reason TEXT] [--ttl SECONDS]',
+    usage: 'dblock lock [database] [--mode delete|write] [--reason TEXT] [--ttl SECONDS] [--holder NAME] [--children]',
     summary: 'Lock a database. A delete lock (the default) refuses deletes and resets; a write lock\n' +
-      'refuses every write and expires after --ttl (the server\'s default when not given).',
-    options: ['mode', 'reason', 'ttl'],
+      'refuses every write and expires after --ttl (the server\'s default when not given).\n' +
+      'The lock is held by --holder (default: you); each holder lifts only its own. --children\n' +
+      'also locks every database whose name is below this one (acme covers acme.prod, acme/prod/eu).',
+    options: ['mode', 'reason', 'ttl', 'holder', 'children'],
     database: true
   },
   unlock: {
-    usage: 'dblock unlock [database] [--mode delete|write]',
-    summary: 'Lift the lock of one mode (default delete); the other mode stays.',
-    options: ['mode'],
+    usage: 'dblock unlock [database] [--mode delete|write] [--holder NAME|*]',
+    summary: 'Lift your lock of one mode (default delete), or --holder\'s; other holders\' locks and the\n' +
+      'other mode stay. --holder \'*\' lifts every holder\'s lock of the mode.',
+    options: ['mode', 'holder'],
     database: true
   },
   status: {
@@ -57,13 +60,13 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     database: false
   },
   exec: {
-    usage: 'dblock exec [database] [--mode write|delete] [--reason TEXT] [--ttl SECONDS] -- COMMAND [ARGS...]',
-    summary: 'Take a lock (default mode write), run COMMAND, and release the lock when it exits for any\n' +
-      'reason. SIGINT, SIGTERM and SIGHUP are passed on to COMMAND; a lock with an expiry is kept\n' +
-      'alive while COMMAND runs. Exits with the command\'s code (128+N when a signal ended it).\n' +
-      'Refuses (exit 1) when the database already holds a lock of that mode: releasing it afterwards\n' +
-      'would lift somebody else\'s lock.',
-    options: ['mode', 'reason', 'ttl'],
+    usage: 'dblock exec [database] [--mode write|delete] [--reason TEXT] [--ttl SECONDS] [--children] -- COMMAND [ARGS...]',
+    summary: 'Take a lock (default mode write) under a holder unique to this run (exec:HOST:PID:RANDOM),\n' +
+      'run COMMAND, and release exactly that lock when it exits for any reason: locks others hold\n' +
+      'on the database stay. SIGINT, SIGTERM and SIGHUP are passed on to COMMAND; a lock with an\n' +
+      'expiry is kept alive while COMMAND runs. Exits with the command\'s code (128+N when a signal\n' +
+      'ended it).',
+    options: ['mode', 'reason', 'ttl', 'children'],
     database: true
   }
 }

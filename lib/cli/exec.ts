@@ -1,9 +1,9 @@
 // `dblock exec`: a command run under a lock that is released however the command ends.
 import { spawn } from 'node:child_process'
 import { constants } from 'node:os'
-import type { ClientLockOptions, LockClient } from '../client.js'
+import { type ClientLockOptions, type LockClient, uniqueHolder } from '../client.js'
 import { EXIT_REFUSED } from './commands.js'
-import { clean, lockLine } from './format.js'
+import { clean, lockLine, shellWord } from './format.js'
 import type { Output } from './output.js'
 
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
@@ -55,13 +55,16 @@ export async function exec (
   // Set once the command has run (or was skipped for a signal); read after withLock settles.
   const outcome: { code: number | null } = { code: null }
   const mode = lockOptions.mode ?? 'write'
+  // This run's own holder: releasing it never lifts a lock somebody else holds.
+  const holder = lockOptions.holder ?? uniqueHolder()
   try {
     await client.withLock(database, {
       ...lockOptions,
       mode,
+      holder,
       onError: (err, phase) => { output.warn(`${phase === 'keepalive' ? 'keeping the lock alive' : 'releasing the lock'}: ${err.message}`) }
     }, async (status) => {
-      const held = status.locks.find((lock) => lock.mode === mode)
+      const held = status.locks.find((lock) => lock.mode === mode && lock.holder === holder)
       output.warn(held === undefined ? `${clean(status.database)} locked (${mode})` : lockLine(status.database, held))
       if (received !== null) {
         outcome.code = 128 + signalNumber(received)
@@ -75,7 +78,7 @@ export async function exec (
     if (outcome.code === null) throw err
     // The command ran but its lock could not be released: say so loudly, and never report plain success.
     const code = output.report(err)
-    output.warn(`the ${mode} lock on ${clean(database)} is still held; lift it with: dblock unlock ${database} --mode ${mode}`)
+    output.warn(`the ${mode} lock on ${clean(database)} is still held; lift it with: dblock unlock ${shellWord(database)} --mode ${mode} --holder ${holder}`)
     return outcome.code !== 0 ? outcome.code : code
   } finally {
     for (const signal of FORWARDED_SIGNALS) signals.off(signal, onSignal)

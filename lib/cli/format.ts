@@ -19,7 +19,10 @@ export function lockLine (database: string, lock: LockInfo): string {
   // Seconds matter for an expiry: a short ttl would otherwise read "since 10:00, until 10:00".
   const until = lock.expiresAt === null ? '' : `, until ${shortTime(lock.expiresAt, true)}`
   const reason = lock.reason === null || lock.reason === '' ? '' : ` — ${JSON.stringify(lock.reason)}`
-  return `${clean(database)}: locked (${lock.mode}) by ${clean(lock.lockedBy)} since ${shortTime(lock.lockedAt)}${until}${reason}`
+  // The holder is named when it is not simply who locked; inherited and namespace locks say so.
+  const holder = lock.holder === lock.lockedBy ? '' : `, held by ${clean(lock.holder)}`
+  const scope = lock.inheritedFrom !== null ? `, inherited from ${clean(lock.inheritedFrom)}` : lock.children ? ', with every name below' : ''
+  return `${clean(database)}: locked (${lock.mode}) by ${clean(lock.lockedBy)}${holder}${scope} since ${shortTime(lock.lockedAt)}${until}${reason}`
 }
 
 export function statusLines (status: LockStatus): string[] {

@@ -2,7 +2,7 @@
 // rules of each command. Every mistake is a UsageError (exit 2) that says what to do.
 import { parseArgs } from 'node:util'
 import type { LockEventType, LockMode } from '../../types/index.js'
-import { LOCK_EVENT_TYPES, LOCK_MODES, MAX_EVENTS_LIMIT, MAX_TTL_SECONDS } from '../limits.js'
+import { ALL_HOLDERS, HOLDER_PATTERN, LOCK_EVENT_TYPES, LOCK_MODES, MAX_EVENTS_LIMIT, MAX_TTL_SECONDS } from '../limits.js'
 import { COMMAND_NAMES, COMMAND_OPTIONS, COMMANDS, HELP, commandHelp, isCommandName, type CommandName } from './commands.js'
 
 export class UsageError extends Error {
@@ -24,6 +24,8 @@ const OPTIONS = {
   mode: { type: 'string' },
   reason: { type: 'string' },
   ttl: { type: 'string' },
+  holder: { type: 'string' },
+  children: { type: 'boolean' },
   type: { type: 'string' },
   limit: { type: 'string' },
   cursor: { type: 'string' }
@@ -128,6 +130,18 @@ export function parseTtl (value: string | undefined, command: CommandName): numb
     throw new UsageError(`--ttl must be a whole number of seconds from 1 to ${MAX_TTL_SECONDS}, got "${value}"`, command)
   }
   return ttl
+}
+
+const HOLDER = new RegExp(HOLDER_PATTERN)
+
+/** `--holder`: checked here so that a typo is a usage error, not a round trip; `*` on unlock only. */
+export function parseHolder (value: string | undefined, command: CommandName): string | undefined {
+  if (value === undefined) return undefined
+  if (value === ALL_HOLDERS && command === 'unlock') return value
+  if (!HOLDER.test(value)) {
+    throw new UsageError(`--holder must be 1 to 64 letters, digits or ._:@- starting with a letter or digit${command === 'unlock' ? ', or * for every holder' : ''}; got "${value}"`, command)
+  }
+  return value
 }
 
 function isEventType (value: string): value is LockEventType {

@@ -9,7 +9,7 @@ import { findConfig, readConfig, type ConfigFile } from './config.js'
 import { exec, type SignalSource } from './exec.js'
 import { eventLine, lockLine, shellWord, statusLines } from './format.js'
 import { createOutput, type Output } from './output.js'
-import { parse, parseEventType, parseLimit, parseMode, parseTtl, UsageError } from './parse-args.js'
+import { parse, parseEventType, parseHolder, parseLimit, parseMode, parseTtl, UsageError } from './parse-args.js'
 
 export interface CliIo {
   /** Receives the command's answer. */
@@ -61,6 +61,8 @@ export async function run (argv: string[], io: CliIo): Promise<number> {
     output = createOutput({ stdout: io.stdout, stderr: io.stderr, json: values.json === true, hasCredentials: token !== undefined || adminKey !== undefined })
     const mode = parseMode(values.mode, command === 'exec' ? 'write' : 'delete', command)
     const ttl = parseTtl(values.ttl, command)
+    const holder = parseHolder(values.holder, command)
+    const children = values.children
     const type = parseEventType(values.type, command)
     const limit = parseLimit(values.limit, command)
     if (values.cursor === '') throw inCommand('--cursor needs the cursor a previous page printed')
@@ -88,9 +90,9 @@ export async function run (argv: string[], io: CliIo): Promise<number> {
 
     switch (command) {
       case 'lock':
-        return show(output, await client.lock(database, { mode, reason: values.reason, ttl }), values.json)
+        return show(output, await client.lock(database, { mode, reason: values.reason, ttl, holder, children }), values.json)
       case 'unlock':
-        return show(output, await client.unlock(database, { mode }), values.json)
+        return show(output, await client.unlock(database, { mode, holder }), values.json)
       case 'status':
         return show(output, await client.status(database), values.json)
       case 'events':
@@ -98,7 +100,7 @@ export async function run (argv: string[], io: CliIo): Promise<number> {
       case 'list':
         return await list(output, client, values.json)
       case 'exec':
-        return await exec(client, database, { mode, reason: values.reason, ttl }, rest ?? [], output, io.signals)
+        return await exec(client, database, { mode, reason: values.reason, ttl, children }, rest ?? [], output, io.signals)
     }
   } catch (err) {
     return output.report(err)

@@ -45,6 +45,15 @@ const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 507: 'Insufficient Storage'
 }
 
+/** `acme/prod/eu` → `acme/prod`, `acme`: the names above a name, nearest first. */
+function namesAbove (name: string): string[] {
+  const above: string[] = []
+  for (let i = name.length - 1; i > 0; i--) {
+    if (name[i] === '.' || name[i] === '/') above.push(name.slice(0, i))
+  }
+  return above
+}
+
 function refuse (reply: FastifyReply, statusCode: number, code: string, message: string): FastifyReply {
   return reply.code(statusCode).send({ statusCode, code, error: STATUS_TEXT[statusCode] ?? 'Error', message })
 }
@@ -167,6 +176,12 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
     if (request.user === null) return refuse(reply, 401, 'AUTHENTICATION_REQUIRED', 'Send Authorization: Bearer <token>')
     // The name was already checked by the lock guard, which runs on every write route.
     if (catalog.get(name) === null) {
+      // A database is the namespace of the names below it: only its owner creates them, so
+      // only they are protected, or frozen, by its `children` locks.
+      const parent = namesAbove(name).map((above) => catalog.find(above)).find((found) => found !== null) ?? null
+      if (parent !== null && parent.owner !== request.user.id) {
+        return refuse(reply, 403, 'NOT_NAMESPACE_OWNER', `"${parent.name}" belongs to another owner, and so do the names below it; choose a name outside it`)
+      }
       const created = catalog.create(name, request.user.id, description)
       if (created !== null) return reply.code(201).send(created)
       // Another process created it in between: from here on it is an existing database.

@@ -17,11 +17,14 @@ function seedLocks (path, count) {
           database: `tenant-${i}`,
           mode: 'delete',
           reason: 'bench',
+          holder: 'bench',
+          namespace: null,
           lockedBy: 'bench',
           now,
           expiresAt: null,
           refreshReason: false,
-          refreshExpiry: false
+          refreshExpiry: false,
+          refreshNamespace: false
         }).catch(() => {})
       }
     })()

@@ -26,10 +26,10 @@ class ReloadFailingStore extends SqliteLockStore {
     return super.snapshot(now)
   }
 
-  override async visitLive (now: number, visit: (database: string, mode: LockMode, expiresAt: number | null, reason: string | null) => void): Promise<number> {
+  override async visitLive (now: number, visit: (database: string, mode: LockMode, expiresAt: number | null, reason: string | null, namespace: string | null) => void): Promise<number> {
     if (!this.failing) return super.visitLive(now, visit)
     // Half way: some rows visited, then the read fails.
-    visit('other', 'write', null, null)
+    visit('other', 'write', null, null, null)
     throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' })
   }
 }
