@@ -96,3 +96,39 @@ t.test('unlock through one process reaches the other over PostgreSQL within 100 
   t.ok(p99 <= 100, `p99 ${p99.toFixed(1)} ms is within 100 ms`)
   t.ok(worst <= 500, `worst ${worst.toFixed(1)} ms`)
 })
+
+t.test('holders and a namespace lock across processes on PostgreSQL: a subtree drains, a second holder keeps it locked', async (t) => {
+  const [a, b] = await processesOn(t, 2, { deleteDelay: 500 })
+  for (const name of ['acme', 'acme%2Fprod', 'acme%2Fstage', 'acme2']) {
+    t.equal((await call(`${a.url}/v1/database/${name}`, 'POST', { user: 'alice' })).status, 201)
+  }
+  const deleting = call(`${b.url}/v1/database/acme%2Fprod`, 'DELETE', { user: 'alice' }).then((res) => ({ status: res.status, at: performance.now() }))
+  // The slow delete is in flight in B when A takes the namespace lock.
+  await new Promise((resolve) => setTimeout(resolve, 150))
+  const lock = await call(`${a.url}/v1/database/acme/lock`, 'POST', { user: 'alice', body: { children: true } })
+  const lockedAt = performance.now()
+  const deleted = await deleting
+  t.equal(lock.status, 200)
+  t.equal(deleted.status, 200)
+  t.ok(deleted.at <= lockedAt, 'the namespace lock was acknowledged after the delete below it ended')
+  t.equal((await call(`${b.url}/v1/database/acme%2Fstage`, 'DELETE', { user: 'alice' })).status, 403, 'B refuses below acme at once')
+  t.equal((await call(`${b.url}/v1/database/acme2`, 'DELETE', { user: 'alice' })).status, 200, 'acme2 is not below acme')
+
+  t.equal((await call(`${b.url}/v1/database/acme%2Fstage/lock`, 'POST', { adminKey: ADMIN_KEY, body: { holder: 'backup' } })).status, 200)
+  const status = await call(`${a.url}/v1/database/acme%2Fstage/lock`, 'GET', { user: 'alice' })
+  t.match(status.json, { locks: [{ holder: 'backup', inheritedFrom: null }, { holder: 'alice', inheritedFrom: 'acme', children: true }] })
+  t.equal((await call(`${a.url}/v1/database/acme/unlock`, 'POST', { user: 'alice' })).status, 200)
+  const started = performance.now()
+  let refused = 0
+  // Until B has applied the unlock it answers 403 for either reason; afterwards the backup hold still refuses.
+  while (performance.now() - started < 300) {
+    if ((await call(`${b.url}/v1/database/acme%2Fstage/reset`, 'POST', { user: 'alice' })).status === 403) refused++
+  }
+  t.ok(refused > 0, 'the backup holder still refuses after the namespace lock is gone')
+  t.equal((await call(`${b.url}/v1/database/acme%2Fstage/unlock`, 'POST', { adminKey: ADMIN_KEY, body: { holder: 'backup' } })).status, 200)
+  let status2 = 0
+  while (status2 !== 200 && performance.now() - started < 2000) {
+    status2 = (await call(`${a.url}/v1/database/acme%2Fstage`, 'DELETE', { user: 'alice' })).status
+  }
+  t.equal(status2, 200, 'deleted once every holder lifted its lock')
+})

@@ -89,6 +89,32 @@ t.test('a store opened on a migrated schema changes nothing', async (t) => {
   t.same(await fingerprint(server, schema), before)
 })
 
+t.test('a schema at version 3 (the previous release) upgrades in place: every lock kept, held by its taker', async (t) => {
+  const schema = server.createSchema(t)
+  const previous = open(t, { url: server.url, schema, migrations: POSTGRES_MIGRATIONS.filter((migration) => migration.version <= 3) })
+  await previous.connect()
+  await previous.close()
+  // Rows as release 2a150de wrote them (one per database and mode, no holder column yet).
+  await server.query(
+    `INSERT INTO ${schema}.dblock_locks (database, mode, reason, locked_by, locked_at, expires_at, owner) VALUES
+     ('prod', 'delete', 'production', 'alice', 1000, NULL, 'alice'),
+     ('prod', 'write', 'restore', 'admin-key', 2000, 4102444800000, 'alice'),
+     ('acme/billing', 'delete', NULL, 'bob', 3000, NULL, 'bob')`)
+  await server.query(`INSERT INTO ${schema}.dblock_events (at, type, database, mode, principal, reason, owner) VALUES (1000, 'locked', 'prod', 'delete', 'alice', 'production', 'alice')`)
+
+  const upgraded = open(t, { url: server.url, schema })
+  t.same(await upgraded.locksOf('prod', 5000), [
+    { database: 'prod', mode: 'delete', holder: 'alice', namespace: null, reason: 'production', lockedBy: 'alice', lockedAt: 1000, expiresAt: null },
+    { database: 'prod', mode: 'write', holder: 'admin', namespace: null, reason: 'restore', lockedBy: 'admin-key', lockedAt: 2000, expiresAt: 4102444800000 }
+  ], 'the admin key\'s lock is held by `admin`, the holder an admin-key unlock names by default')
+  t.match(await upgraded.locksOf('acme/billing', 5000), [{ holder: 'bob', lockedAt: 3000 }])
+  t.match(await upgraded.listEvents({ database: 'prod', type: null, before: null, limit: 10, owner: 'alice' }), [{ type: 'locked', holder: null }], 'events kept')
+  const versions = await server.query<{ version: number }>(`SELECT version FROM ${schema}.dblock_migrations ORDER BY version`)
+  t.same(versions.map((row) => row.version), [1, 2, 3, 4])
+  t.equal((await upgraded.acquire({ ...lock('prod'), holder: 'backup' })).created, true, 'a second holder on the upgraded key')
+  t.same((await upgraded.release('prod', 'write', 'admin')).holders, ['admin'])
+})
+
 t.test('a schema written by a newer version is refused, untouched', async (t) => {
   const schema = server.createSchema(t)
   const current = open(t, { url: server.url, schema })

@@ -12,7 +12,9 @@ t.test('a write lock answers every guarded write with 503 and Retry-After', asyn
   t.same(lock.json(), {
     database: 'prod',
     locked: true,
-    locks: [{ mode: 'write', reason: 'restore', lockedBy: 'alice', lockedAt: '2026-11-23T10:00:00.000Z', expiresAt: '2026-11-23T11:00:00.000Z' }]
+    locks: [{
+      mode: 'write', holder: 'alice', reason: 'restore', lockedBy: 'alice', lockedAt: '2026-11-23T10:00:00.000Z', expiresAt: '2026-11-23T11:00:00.000Z', children: false, inheritedFrom: null
+    }]
   })
   for (const [method, url, body, operation] of [
     ['POST', '/v1/database/prod/rows', { a: 1 }, 'write'],
@@ -32,7 +34,8 @@ t.test('a write lock answers every guarded write with 503 and Retry-After', asyn
       operation,
       reason: 'restore',
       lockedBy: 'alice',
-      retryAfter: 300
+      retryAfter: 300,
+      locks: lock.json().locks
     })
   }
   clock.advance(3600_000 - 42_500)
