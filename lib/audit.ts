@@ -2,7 +2,7 @@
 // line each. Refusals are folded per database, principal and route per second and
 // written off the request path, so a flood of refused deletes stays a few rows.
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { AuditStamp, LockEvent, LockMode, LockRecord } from '../types/index.js'
+import type { AuditStamp, LockEvent, LockEventType, LockMode, LockRecord } from '../types/index.js'
 import type { EventsCapability } from './store/capabilities.js'
 import { NO_ORIGIN, expiredEvent } from './store/rows.js'
 
@@ -72,6 +72,7 @@ export class AuditLog {
       database: event.database,
       mode: event.mode,
       holder: event.holder,
+      detail: event.detail ?? undefined,
       principal: event.principal,
       reason: event.reason,
       requestId: event.requestId,
@@ -99,8 +100,8 @@ export class AuditLog {
   }
 
   /** Logs a change whose event the store wrote with the change itself. */
-  logChange (type: 'locked' | 'relocked' | 'unlocked', database: string, mode: LockMode, holder: string, reason: string | null, stamp: AuditStamp | undefined): void {
-    if (stamp !== undefined) this.logEvent({ type, database, mode, holder, reason, ...stamp, count: 1 })
+  logChange (type: LockEventType, database: string, mode: LockMode, holder: string, reason: string | null, stamp: AuditStamp | undefined, detail: string | null = null): void {
+    if (stamp !== undefined) this.logEvent({ type, database, mode, holder, reason, detail, ...stamp, count: 1 })
   }
 
   /** An event outside any change (a conflict): written before the caller answers. */

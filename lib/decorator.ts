@@ -20,17 +20,19 @@ export function createDecorator (service: LockService): DatabaseLockDecorator {
   return {
     async lock (database, options = {}) {
       const by = options.by ?? 'program'
-      const { mode = 'delete', reason, ttl, holder = by, children } = checkLock({
-        mode: options.mode, reason: options.reason, ttl: options.ttl, holder: options.holder, children: options.children
+      const { mode = 'delete', reason, ttl, holder = by, children, unlock } = checkLock({
+        mode: options.mode, reason: options.reason, ttl: options.ttl, holder: options.holder, children: options.children, unlock: options.unlock
       })
       const target = await service.resolve(database)
-      return service.lock(target, { mode, reason, ttl, by, holder, children }, programOrigin(by, target))
+      return service.lock(target, { mode, reason, ttl, by, holder, children, unlock }, programOrigin(by, target))
     },
     async unlock (database, options = {}) {
       const by = options.by ?? 'program'
       const { mode = 'delete', holder = by } = checkUnlock({ mode: options.mode, holder: options.holder })
       const target = await service.resolve(database)
-      return service.unlock(target, mode, holder === ALL_HOLDERS ? null : holder, programOrigin(by, target))
+      // A program is held to the same policy as an HTTP caller: it approves as `by`, once.
+      const result = await service.unlock(target, mode, holder === ALL_HOLDERS ? null : holder, programOrigin(by, target), by)
+      return result.body
     },
     async events (database, options = {}) {
       const { type, limit = DEFAULT_EVENTS_LIMIT, cursor } = checkEvents({ type: options.type, limit: options.limit, cursor: options.cursor })

@@ -99,3 +99,16 @@ export const StoreTooNewError = define<'LOCK_STORE_TOO_NEW', 500, [string, numbe
   'The lock store %s has schema version %s, newer than this version of fastify-database-lock understands (%s). Upgrade the package; the store was left untouched',
   500
 )
+
+export const UnlockPolicyConflictError = define<'UNLOCK_POLICY_CONFLICT', 409, [string, string]>(
+  'UNLOCK_POLICY_CONFLICT',
+  'The lock on "%s" was not changed: %s. A live lock can only be strengthened; unlock it (under its policy) to take a weaker one',
+  409
+)
+
+export const UnlockForbiddenError = define<'UNLOCK_FORBIDDEN', 403, [string, string]>(
+  'UNLOCK_FORBIDDEN',
+  'The lock on "%s" can never be unlocked, by anyone: it lifts by itself at its expiry (%s)',
+  403,
+  false
+)

@@ -4,7 +4,9 @@
 
 export const LOCK_MODES = ['delete', 'write'] as const
 
-export const LOCK_EVENT_TYPES = ['locked', 'relocked', 'unlocked', 'expired', 'blocked', 'conflict'] as const
+export const LOCK_EVENT_TYPES = [
+  'locked', 'relocked', 'unlocked', 'expired', 'blocked', 'conflict', 'unlock-requested', 'unlock-approved', 'unlock-cancelled'
+] as const
 
 /** Longest `reason` a lock may carry, characters. */
 export const MAX_REASON_LENGTH = 1024
@@ -21,5 +23,10 @@ export const MAX_EVENTS_LIMIT = 500
 export const HOLDER_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$'
 /** On unlock: every holder's lock of the mode. */
 export const ALL_HOLDERS = '*'
+/** Guarded unlock: the longest `delay`, seconds (30 days), and the range of `approvals`. */
+export const MAX_UNLOCK_DELAY_SECONDS = 2_592_000
+export const MIN_APPROVALS = 2
+export const MAX_APPROVALS = 5
+
 /** The holder of a lock taken with the admin key, when the body names none. */
 export const ADMIN_HOLDER = 'admin'

@@ -1,6 +1,7 @@
 // Option defaults and checks: a misconfiguration fails at register time, not on the first request.
-import type { DatabaseLockOptions, LockStore } from '../types/index.js'
+import type { DatabaseLockOptions, LockStore, UnlockPolicy } from '../types/index.js'
 import { InvalidOptionError } from './errors.js'
+import { MAX_APPROVALS, MAX_UNLOCK_DELAY_SECONDS, MIN_APPROVALS } from './limits.js'
 import { checkDatabaseName } from './names.js'
 
 /** Where the locks live: a store the host gave (and closes), or one the plugin opens and closes. */
@@ -9,11 +10,29 @@ export type StoreChoice =
   | { kind: 'sqlite', path: string }
   | { kind: 'postgres', url: string }
 
-export type ResolvedOptions = Required<Omit<DatabaseLockOptions, 'path' | 'url' | 'store' | 'adminKey' | 'listPath' | 'onLockEvent'>> & {
+export type ResolvedOptions = Required<Omit<DatabaseLockOptions, 'path' | 'url' | 'store' | 'adminKey' | 'listPath' | 'onLockEvent' | 'defaultUnlock'>> & {
   store: StoreChoice
+  defaultUnlock: UnlockPolicy | null
   onLockEvent: DatabaseLockOptions['onLockEvent'] | null
   adminKey: string | null
   listPath: string | false
+}
+
+function wholeIn (value: unknown, min: number, max: number): boolean {
+  return value === undefined || (Number.isInteger(value) && typeof value === 'number' && value >= min && value <= max)
+}
+
+/** `defaultUnlock`: the lock body's `unlock`, checked once at register time. */
+function unlockPolicyOption (policy: DatabaseLockOptions['defaultUnlock']): UnlockPolicy | null {
+  if (policy === undefined) return null
+  // A default `never` would make every delete lock taken without a ttl impossible to lift, ever.
+  if (policy === 'never') throw new InvalidOptionError('option "defaultUnlock" cannot be "never": give "never" per lock, with its ttl')
+  const keys = typeof policy === 'object' && policy !== null ? Object.keys(policy) : []
+  if (keys.length === 0 || keys.some((key) => key !== 'delay' && key !== 'approvals') ||
+    !wholeIn(policy.delay, 1, MAX_UNLOCK_DELAY_SECONDS) || !wholeIn(policy.approvals, MIN_APPROVALS, MAX_APPROVALS)) {
+    throw new InvalidOptionError(`option "defaultUnlock" must be "never" or { delay: 1–${MAX_UNLOCK_DELAY_SECONDS} seconds, approvals: ${MIN_APPROVALS}–${MAX_APPROVALS} } (either or both), got ${JSON.stringify(policy)}`)
+  }
+  return { ...policy }
 }
 
 /** `store` beats `url` beats `path`, as the options' docs say. */
@@ -98,6 +117,7 @@ export function resolveOptions (options: DatabaseLockOptions): ResolvedOptions {
     audit: options.audit !== false,
     auditRetentionDays: positive('auditRetentionDays', options.auditRetentionDays, 90),
     onLockEvent: options.onLockEvent ?? null,
+    defaultUnlock: unlockPolicyOption(options.defaultUnlock),
     now: options.now ?? Date.now
   }
 }

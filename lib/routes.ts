@@ -9,7 +9,7 @@ import { ADMIN_HOLDER, ALL_HOLDERS } from './limits.js'
 import { displayName } from './names.js'
 import type { ResolvedOptions } from './options.js'
 import {
-  DatabaseParams, ErrorSchema, EventsQuery, ListQuery, LockBody, LockEventPageSchema, LockListSchema, LockStatusSchema, UnlockBody,
+  DatabaseParams, ErrorSchema, EventsQuery, ListQuery, LockBody, LockEventPageSchema, LockListSchema, LockStatusSchema, UnlockAnswerSchema, UnlockBody,
   DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT
 } from './schemas.js'
 import type { LockService } from './service.js'
@@ -81,7 +81,8 @@ export function registerRoutes (host: FastifyInstance, options: ResolvedOptions,
       ttl: body.ttl,
       by: origin.principal ?? ADMIN_PRINCIPAL,
       holder: body.holder ?? defaultHolder(request, origin),
-      children: body.children
+      children: body.children,
+      unlock: body.unlock
     }, origin)
   })
 
@@ -91,13 +92,16 @@ export function registerRoutes (host: FastifyInstance, options: ResolvedOptions,
       '`{"holder": "*"}` lifts every holder\'s lock of the mode. Idempotent.',
     params: paramsSchema,
     body: UnlockBody,
-    response: { 200: LockStatusSchema, ...errorResponses }
-  }, ownerOrAdmin), async (request) => {
+    response: { 200: UnlockAnswerSchema, 202: { ...UnlockAnswerSchema, description: 'Accepted: the lock stays in force under its unlock policy (UNLOCK_SCHEDULED, UNLOCK_APPROVAL_RECORDED)' }, ...errorResponses }
+  }, ownerOrAdmin), async (request, reply) => {
     const body = request.body ?? {}
     const target = await targetOf(request)
     const origin = await originFor(request, target)
     const holder = body.holder ?? defaultHolder(request, origin)
-    return service.unlock(target, body.mode ?? 'delete', holder === ALL_HOLDERS ? null : holder, origin)
+    // Approvals count distinct callers; the admin key counts as `admin`.
+    const approver = isAdmin(request) ? ADMIN_HOLDER : defaultHolder(request, origin)
+    const result = await service.unlock(target, body.mode ?? 'delete', holder === ALL_HOLDERS ? null : holder, origin, approver)
+    return reply.code(result.statusCode).send(result.body)
   })
 
   fastify.get(`${path}/events`, routeOptions({

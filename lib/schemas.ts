@@ -2,8 +2,8 @@
 // serialization and the OpenAPI that @fastify/swagger builds from them.
 import { Type, type Static } from 'typebox'
 import {
-  ALL_HOLDERS, DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT, HOLDER_PATTERN, LOCK_EVENT_TYPES, LOCK_MODES, MAX_EVENTS_LIMIT, MAX_LIST_LIMIT,
-  MAX_REASON_LENGTH, MAX_TTL_SECONDS
+  ALL_HOLDERS, DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT, HOLDER_PATTERN, LOCK_EVENT_TYPES, LOCK_MODES, MAX_APPROVALS, MAX_EVENTS_LIMIT,
+  MAX_LIST_LIMIT, MAX_REASON_LENGTH, MAX_TTL_SECONDS, MAX_UNLOCK_DELAY_SECONDS, MIN_APPROVALS
 } from './limits.js'
 
 export {
@@ -24,9 +24,22 @@ const Holder = Type.String({
     'Default: the caller\'s principal (`admin` with the admin key)'
 })
 
+export const UnlockPolicySchema = Type.Union([
+  Type.Literal('never', { description: 'Nobody may unlock it, the admin key included: it lifts only at its expiry (needs a ttl)' }),
+  Type.Object({
+    delay: Type.Optional(Type.Integer({
+      minimum: 1, maximum: MAX_UNLOCK_DELAY_SECONDS, description: 'Seconds between the unlock request and the lock lifting; until then it is fully in force'
+    })),
+    approvals: Type.Optional(Type.Integer({
+      minimum: MIN_APPROVALS, maximum: MAX_APPROVALS, description: 'Distinct principals allowed to unlock who must ask (the admin key counts as `admin`)'
+    }))
+  }, { additionalProperties: false, minProperties: 1 })
+], { description: 'How the lock may be lifted; a policy can only be strengthened by locking again' })
+
 export const LockBody = Type.Object({
   mode: Type.Optional(LockModeSchema),
   holder: Type.Optional(Holder),
+  unlock: Type.Optional(UnlockPolicySchema),
   children: Type.Optional(Type.Boolean({
     description: 'Also lock every database whose name is below this one (`acme` covers `acme.prod` and `acme/prod/eu`, never `acme2`). ' +
       'Locking again without it keeps what the holder\'s lock covers'
@@ -58,6 +71,9 @@ export const LockInfoSchema = Type.Object({
   lockedAt: Timestamp,
   expiresAt: Type.Union([Timestamp, Type.Null()]),
   children: Type.Boolean({ description: 'The lock also covers every name below its own' }),
+  unlock: Type.Union([UnlockPolicySchema, Type.Null()]),
+  unlockAt: Type.Union([Timestamp, Type.Null()], { description: 'When a requested unlock lifts it; the lock is fully in force until then' }),
+  approvals: Type.Array(Type.String(), { description: 'Who has asked to unlock it so far, under an `approvals` policy' }),
   inheritedFrom: Type.Union([Type.String(), Type.Null()], { description: 'The namespace whose `children` lock this is; null for the database\'s own locks' })
 })
 
@@ -65,6 +81,17 @@ export const LockStatusSchema = Type.Object({
   database: Type.String({ description: 'Canonical id of the database' }),
   locked: Type.Boolean({ description: 'True while any live lock exists' }),
   locks: Type.Array(LockInfoSchema)
+})
+
+export const UNLOCK_ACCEPTED_CODES = ['UNLOCK_SCHEDULED', 'UNLOCK_APPROVAL_RECORDED'] as const
+
+/** The unlock answer: the status; with 202, also why the lock is still in force. */
+export const UnlockAnswerSchema = Type.Object({
+  ...LockStatusSchema.properties,
+  code: Type.Optional(Type.Enum(UNLOCK_ACCEPTED_CODES, {
+    description: '202 only. UNLOCK_SCHEDULED: it lifts at `unlockAt`; UNLOCK_APPROVAL_RECORDED: it waits for more approvals'
+  })),
+  message: Type.Optional(Type.String())
 })
 
 export const ListQuery = Type.Object({

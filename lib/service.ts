@@ -1,10 +1,11 @@
 // Lock, unlock, status and list: the operations behind both the routes and the decorator.
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type {
-  AuditStamp, LockEventPage, LockEventType, LockList, LockMode, LockRecord, LockStatus, LockStore, ResolvedDatabase
+  AuditStamp, LockEventPage, LockEventType, LockList, LockMode, LockRecord, LockStatus, LockStore, ResolvedDatabase, UnlockAnswer, UnlockPolicy
 } from '../types/index.js'
 import {
-  DatabaseNotFoundError, InvalidDatabaseNameError, InvalidRequestError, LockConflictError, LockStoreUnavailableError, isDatabaseLockError
+  DatabaseNotFoundError, InvalidDatabaseNameError, InvalidRequestError, LockConflictError, LockStoreUnavailableError, UnlockForbiddenError,
+  UnlockPolicyConflictError, isDatabaseLockError
 } from './errors.js'
 import { ancestorsOf, displayName } from './names.js'
 import type { AuditLog, EventOrigin } from './audit.js'
@@ -19,6 +20,18 @@ export interface LockInput {
   holder: string
   /** true: also every name below; false: this name only; undefined: as the holder's lock already is. */
   children?: boolean
+  /** The lock's unlock policy; undefined: as it is (a new delete lock gets `defaultUnlock`). */
+  unlock?: UnlockPolicy
+}
+
+/** What an unlock answers: 200 when nothing of the asked locks is left in force, 202 while a policy keeps it. */
+export interface UnlockResult {
+  statusCode: 200 | 202
+  body: UnlockAnswer
+}
+
+function iso (ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString()
 }
 
 /** The namespaced name inheritance follows: the host's `name`, else the id. */
@@ -34,7 +47,10 @@ export function toInfo (record: LockRecord, database: string): LockStatus['locks
     reason: record.reason,
     lockedBy: record.lockedBy,
     lockedAt: new Date(record.lockedAt).toISOString(),
-    expiresAt: record.expiresAt === null ? null : new Date(record.expiresAt).toISOString(),
+    expiresAt: iso(record.expiresAt),
+    unlock: record.unlock,
+    unlockAt: iso(record.unlockAt),
+    approvals: record.approvals,
     children: record.namespace !== null,
     inheritedFrom: record.database === database ? null : record.namespace
   }
@@ -97,6 +113,9 @@ export class LockService {
     const name = nameOf(target)
     const now = this.options.now()
     const ttlSeconds = input.ttl ?? (input.mode === 'write' ? this.options.writeLockTtl : undefined)
+    if (input.unlock === 'never' && ttlSeconds === undefined) {
+      throw new InvalidRequestError('A lock that can never be unlocked needs a ttl: it lifts only at its expiry. Add "ttl" (seconds)')
+    }
     // The `locked` event is written with the row; a withdrawn lock adds `unlocked` (and `conflict`).
     const stamp = this.audit.stampFor(origin)
     const result = await this.usingStore('take a lock', () => this.store.acquire({
@@ -111,8 +130,15 @@ export class LockService {
       refreshReason: input.reason !== undefined,
       refreshExpiry: input.ttl !== undefined,
       refreshNamespace: input.children !== undefined,
+      unlock: input.unlock ?? (input.mode === 'delete' ? this.options.defaultUnlock : null),
+      refreshUnlock: input.unlock !== undefined,
       audit: stamp
     }))
+    if (result.conflict !== undefined) {
+      throw new UnlockPolicyConflictError(displayName(name), result.conflict === 'expiry'
+        ? 'the ttl would end it earlier than its current expiry'
+        : 'the unlock policy would be weaker than its current one (a shorter delay, fewer approvals, or no "never")')
+    }
     let keep = false
     let conflict = false
     try {
@@ -141,6 +167,7 @@ export class LockService {
       if (conflict) await this.audit.record('conflict', database, input.mode, input.holder, input.reason ?? null, origin)
     }
     this.audit.logChange(result.created ? 'locked' : 'relocked', database, input.mode, input.holder, result.record.reason, stamp)
+    if (result.cancelled === true) this.audit.logChange('unlock-cancelled', database, input.mode, input.holder, result.record.reason, stamp, 'locked again')
     return this.status(target)
   }
 
@@ -155,18 +182,54 @@ export class LockService {
     }
   }
 
-  /** Lifts `holder`'s lock of `mode` (null: every holder's), each audited on its own. */
-  async unlock (target: ResolvedDatabase, mode: LockMode, holder: string | null, origin: EventOrigin): Promise<LockStatus> {
+  /**
+   * Asks to lift `holder`'s lock of `mode` (null: every holder's), each under its own unlock
+   * policy and audited on its own. `approver` is who asks, as approvals count it (`admin` for
+   * the admin key). The holder `*` never bypasses a policy.
+   */
+  async unlock (target: ResolvedDatabase, mode: LockMode, holder: string | null, origin: EventOrigin, approver: string): Promise<UnlockResult> {
     const stamp = this.audit.stampFor(origin)
-    const { holders } = await this.usingStore('remove a lock', () => this.store.release(target.id, mode, holder, undefined, stamp))
-    for (const released of holders) this.audit.logChange('unlocked', target.id, mode, released, null, stamp)
-    try {
-      await this.view.applyLocal()
-    } catch (err) {
-      // The unlock is committed; a stale local view only over-blocks until the next refresh.
-      this.log.warn({ err }, 'database-lock: unlocked, but refreshing the local view failed')
+    const outcome = await this.usingStore('remove a lock', () =>
+      this.store.requestUnlock(target.id, mode, holder, approver, this.options.now(), stamp))
+    for (const event of outcome.events) this.audit.logChange(event.type, target.id, mode, event.holder, null, stamp, event.detail)
+    if (outcome.released.length > 0 || outcome.scheduled.length > 0) {
+      try {
+        await this.view.applyLocal()
+      } catch (err) {
+        // The change is committed; a stale local view only over-blocks until the next refresh.
+        this.log.warn({ err }, 'database-lock: unlocked, but refreshing the local view failed')
+      }
     }
-    return this.status(target)
+    const status = await this.status(target)
+    const shown = displayName(nameOf(target))
+    if (outcome.awaiting.length > 0) {
+      const { holder: waiting, approvals, needed } = outcome.awaiting[0]
+      return {
+        statusCode: 202,
+        body: {
+          ...status,
+          code: 'UNLOCK_APPROVAL_RECORDED',
+          message: `Approval ${approvals.length} of ${needed} recorded for the ${mode} lock held by ${waiting} on "${shown}"; ` +
+            `it stays in force until ${needed} different principals allowed to unlock it have asked (so far: ${approvals.join(', ')})`
+        }
+      }
+    }
+    if (outcome.scheduled.length > 0) {
+      const at = Math.min(...outcome.scheduled.map((entry) => entry.unlockAt))
+      return {
+        statusCode: 202,
+        body: {
+          ...status,
+          code: 'UNLOCK_SCHEDULED',
+          message: `The ${mode} lock on "${shown}" lifts at ${new Date(at).toISOString()}; until then it is fully in force. Locking again cancels the unlock`
+        }
+      }
+    }
+    if (outcome.forbidden.length > 0) {
+      const locked = status.locks.find((lock) => lock.mode === mode && lock.inheritedFrom === null && outcome.forbidden.includes(lock.holder))
+      throw new UnlockForbiddenError(shown, locked?.expiresAt ?? 'its ttl')
+    }
+    return { statusCode: 200, body: status }
   }
 
   /** Its own locks, then those it inherits from the namespaces above its name. */

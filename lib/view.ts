@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
 import type { DrainTarget, LockMode, LockStore } from '../types/index.js'
 import { isWithin } from './names.js'
+import { liftsAt } from './store/rows.js'
 import type { VisitLive } from './store/capabilities.js'
 
 /** What a guarded route does to a database: destroy it (delete, reset) or change it. */
@@ -298,9 +299,9 @@ export class LockView {
           if (this.namespaceLocks.delete(database)) namespacesChanged = true
         }
         for (const row of changes.rows) {
-          this.exact.apply(row.database, row.mode, row.expiresAt, row.reason)
+          this.exact.apply(row.database, row.mode, liftsAt(row), row.reason)
           if (row.namespace !== null) {
-            addNamespaceLock(this.namespaceLocks, row.database, { namespace: row.namespace, mode: row.mode, expiresAt: row.expiresAt, reason: row.reason })
+            addNamespaceLock(this.namespaceLocks, row.database, { namespace: row.namespace, mode: row.mode, expiresAt: liftsAt(row), reason: row.reason })
             namespacesChanged = true
           }
         }
@@ -348,7 +349,7 @@ export class LockView {
       version = await this.options.visitLive(this.options.now(), apply)
     } else {
       const snapshot = await store.snapshot(this.options.now())
-      for (const row of snapshot.rows) apply(row.database, row.mode, row.expiresAt, row.reason, row.namespace)
+      for (const row of snapshot.rows) apply(row.database, row.mode, liftsAt(row), row.reason, row.namespace)
       version = snapshot.version
     }
     this.exact = exact

@@ -104,8 +104,8 @@ t.test('a schema at version 3 (the previous release) upgrades in place: every lo
 
   const upgraded = open(t, { url: server.url, schema })
   t.same(await upgraded.locksOf('prod', 5000), [
-    { database: 'prod', mode: 'delete', holder: 'alice', namespace: null, reason: 'production', lockedBy: 'alice', lockedAt: 1000, expiresAt: null },
-    { database: 'prod', mode: 'write', holder: 'admin', namespace: null, reason: 'restore', lockedBy: 'admin-key', lockedAt: 2000, expiresAt: 4102444800000 }
+    { database: 'prod', mode: 'delete', holder: 'alice', namespace: null, reason: 'production', lockedBy: 'alice', lockedAt: 1000, expiresAt: null, unlock: null, unlockAt: null, approvals: [] },
+    { database: 'prod', mode: 'write', holder: 'admin', namespace: null, reason: 'restore', lockedBy: 'admin-key', lockedAt: 2000, expiresAt: 4102444800000, unlock: null, unlockAt: null, approvals: [] }
   ], 'the admin key\'s lock is held by `admin`, the holder an admin-key unlock names by default')
   t.match(await upgraded.locksOf('acme/billing', 5000), [{ holder: 'bob', lockedAt: 3000 }])
   t.match(await upgraded.listEvents({ database: 'prod', type: null, before: null, limit: 10, owner: 'alice' }), [{ type: 'locked', holder: null }], 'events kept')

@@ -41,12 +41,12 @@ t.test('a schema-3 file written by the previous release keeps every lock and eve
   t.teardown(() => store.close())
   t.equal(store.db.pragma('user_version', { simple: true }), SQLITE_LATEST_VERSION)
   t.same(await store.locksOf('prod', NOV_24 + 5000), [
-    { database: 'prod', mode: 'delete', holder: 'alice', namespace: null, reason: 'production', lockedBy: 'alice', lockedAt: NOV_24, expiresAt: null },
+    { database: 'prod', mode: 'delete', holder: 'alice', namespace: null, reason: 'production', lockedBy: 'alice', lockedAt: NOV_24, expiresAt: null, unlock: null, unlockAt: null, approvals: [] },
     // The admin key's lock is held by `admin`, the holder an admin-key unlock names by default.
-    { database: 'prod', mode: 'write', holder: 'admin', namespace: null, reason: 'restore', lockedBy: 'admin-key', lockedAt: NOV_24 + 1000, expiresAt: YEAR_2100 }
+    { database: 'prod', mode: 'write', holder: 'admin', namespace: null, reason: 'restore', lockedBy: 'admin-key', lockedAt: NOV_24 + 1000, expiresAt: YEAR_2100, unlock: null, unlockAt: null, approvals: [] }
   ])
   t.same(await store.locksOf('acme/billing', NOV_24 + 5000, ['acme']), [
-    { database: 'acme/billing', mode: 'delete', holder: 'bob', namespace: null, reason: null, lockedBy: 'bob', lockedAt: NOV_24 + 2000, expiresAt: YEAR_2100 }
+    { database: 'acme/billing', mode: 'delete', holder: 'bob', namespace: null, reason: null, lockedBy: 'bob', lockedAt: NOV_24 + 2000, expiresAt: YEAR_2100, unlock: null, unlockAt: null, approvals: [] }
   ])
   const rowsAfter = store.db.prepare('SELECT rowid, database, mode FROM locks ORDER BY rowid').all()
   t.same(rowsAfter, rowsBefore,

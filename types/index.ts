@@ -6,11 +6,19 @@ import type { FastifyRequest } from 'fastify'
 import type { FastifyAuthFunction } from '@fastify/auth'
 import type { Static } from 'typebox'
 import type {
-  ListedLockSchema, LockEventPageSchema, LockEventTypeSchema, LockInfoSchema, LockListSchema, LockModeSchema, LockStatusSchema
+  ListedLockSchema, LockEventPageSchema, LockEventTypeSchema, LockInfoSchema, LockListSchema, LockModeSchema, LockStatusSchema,
+  UnlockAnswerSchema, UnlockPolicySchema
 } from '../lib/schemas.js'
 
 /** `delete` refuses deletes and resets (403); `write` refuses every guarded write (503). */
 export type LockMode = Static<typeof LockModeSchema>
+
+/**
+ * How a lock may be lifted: `{ delay }` (seconds after the unlock request), `{ approvals }`
+ * (distinct principals asking; then the delay, when both are given), or `'never'` (only at its
+ * expiry). No policy: at once.
+ */
+export type UnlockPolicy = Static<typeof UnlockPolicySchema>
 
 /** How a route is treated by the guard; `false` opts a route out. */
 export type RouteLockClass = 'delete' | 'reset' | 'write' | 'read' | false
@@ -27,6 +35,12 @@ export interface LockRecord {
   lockedBy: string
   lockedAt: number
   expiresAt: number | null
+  /** Its unlock policy; null: unlocked at once. */
+  unlock: UnlockPolicy | null
+  /** When a requested unlock lifts it (ms); null: none pending. */
+  unlockAt: number | null
+  /** Who has asked to unlock it, under an `approvals` policy (distinct principals; the admin key is `admin`). */
+  approvals: string[]
 }
 
 /** One lock as the HTTP API and the decorator return it: times are ISO 8601 strings. */
@@ -34,6 +48,12 @@ export type LockInfo = Static<typeof LockInfoSchema>
 
 /** A database's locks; `locked` is true while any live lock exists. */
 export type LockStatus = Static<typeof LockStatusSchema>
+
+/**
+ * What unlock answers: the status, and while the lock stays in force under its policy (HTTP
+ * 202), `code` `UNLOCK_SCHEDULED` or `UNLOCK_APPROVAL_RECORDED` with a message.
+ */
+export type UnlockAnswer = Static<typeof UnlockAnswerSchema>
 
 export type ListedLock = Static<typeof ListedLockSchema>
 
@@ -62,6 +82,8 @@ export interface LockOptions {
   holder?: string
   /** Also lock every database whose name is below this one. */
   children?: boolean
+  /** How the lock may be lifted (may only be strengthened later). Default: the `defaultUnlock` option for delete locks. */
+  unlock?: UnlockPolicy
 }
 
 export interface UnlockOptions {
@@ -80,7 +102,8 @@ export interface ListOptions {
 /** `fastify.databaseLock`: the routes' operations for programs. */
 export interface DatabaseLockDecorator {
   lock(database: string, options?: LockOptions): Promise<LockStatus>
-  unlock(database: string, options?: UnlockOptions): Promise<LockStatus>
+  /** Lifts the lock, or (under its unlock policy) records the request: `code` says which, as the 202 of the route does. */
+  unlock(database: string, options?: UnlockOptions): Promise<UnlockAnswer>
   status(database: string): Promise<LockStatus>
   list(options?: ListOptions): Promise<LockList>
   /** Audit events of a database, newest first. */
@@ -98,10 +121,13 @@ export interface AcquireInput {
   lockedBy: string
   now: number
   expiresAt: number | null
-  /** On an existing lock: replace its reason / expiry / namespace (idempotent refresh). */
+  /** Unlock policy of a new lock; on an existing one, only with `refreshUnlock` (and only stronger). */
+  unlock: UnlockPolicy | null
+  /** On an existing lock: replace its reason / expiry / namespace / policy (idempotent refresh). */
   refreshReason: boolean
   refreshExpiry: boolean
   refreshNamespace: boolean
+  refreshUnlock: boolean
   /** When given, a store that keeps events writes `locked` / `relocked` (at `now`) in the same transaction. */
   audit?: AuditStamp
 }
@@ -119,6 +145,10 @@ export interface AuditStamp {
 }
 
 export interface AcquireResult {
+  /** Set when the lock exists and the request would weaken it (an earlier expiry, a weaker unlock policy): nothing was changed. */
+  conflict?: 'expiry' | 'unlock'
+  /** Locking again withdrew a pending unlock (an `unlock-cancelled` event was written with it). */
+  cancelled?: boolean
   record: LockRecord
   /** True when this call created the row (false: it was already locked). */
   created: boolean
@@ -126,6 +156,21 @@ export interface AcquireResult {
   version: number
   /** Identifies the row this call created, to roll it back on a conflict. */
   rowId: number
+}
+
+/** What an unlock request did to each holder's lock. */
+export interface UnlockOutcome {
+  version: number
+  /** Holders whose lock went. */
+  released: string[]
+  /** Locks that stay until `unlockAt` (ms). */
+  scheduled: Array<{ holder: string, unlockAt: number }>
+  /** Locks that wait for more approvals. */
+  awaiting: Array<{ holder: string, approvals: string[], needed: number }>
+  /** Locks under `never`: unchanged. */
+  forbidden: string[]
+  /** The audit events written, in order (the plugin logs them and tells `onLockEvent`). */
+  events: Array<{ type: LockEventType, holder: string, detail: string | null }>
 }
 
 /** Changes since a version: the current live rows of each changed database. */
@@ -168,6 +213,8 @@ export interface LockEvent {
   mode: LockMode | null
   /** Whose lock the event is about (null: a refusal, which may be caused by several). */
   holder: string | null
+  /** The step of a guarded unlock (`approval 1 of 2`, `lifts at …`, `scheduled unlock`), else null. */
+  detail?: string | null
   /** Who acted: a principal, `admin-key`, or null (expiry). */
   principal: string | null
   reason: string | null
@@ -208,7 +255,16 @@ export interface LockStore {
    */
   locksOf(database: string, now: number, ancestors?: readonly string[]): Promise<LockRecord[]>
   list(options: { limit: number, after: { database: string, mode: LockMode, holder: string } | null, now: number }): Promise<LockRecord[]>
-  /** Removes expired locks, recording an `expired` audit event for each when the store keeps events; returns them. */
+  /**
+   * Asks to lift `holder`'s lock of `mode` (null: every holder's) on behalf of `principal`, each
+   * row under its own unlock policy, in one transaction: a row without a policy goes; `never`
+   * stays; an approval or a delay is recorded. With `audit`, one event per step.
+   */
+  requestUnlock(database: string, mode: LockMode, holder: string | null, principal: string, now: number, audit?: AuditStamp): Promise<UnlockOutcome>
+  /**
+   * Removes locks that expired or whose scheduled unlock came, recording `expired` (or `unlocked`)
+   * audit events when the store keeps events; returns them.
+   */
   purgeExpired(now: number): Promise<LockRecord[]>
 
   /** Every live lock, for a process's first view. */
@@ -286,6 +342,8 @@ export interface DatabaseLockOptions {
   audit?: boolean
   /** Days audit events are kept. Default 90. */
   auditRetentionDays?: number
+  /** Unlock policy of delete locks taken without one (same shape as the lock body's `unlock`). Default: none. */
+  defaultUnlock?: UnlockPolicy
   /**
    * Hears every audit event as it is recorded (locked, relocked, unlocked, expired, conflict;
    * blocked once per folded second, with its count): forward them to a log pipeline, a

@@ -38,6 +38,7 @@ export interface StoreFixture {
 export type FixtureFactory = (t: ConformanceTest) => Promise<StoreFixture>
 
 const T0 = Date.parse('2026-11-23T10:00:00.000Z')
+const NO_UNLOCK = { unlock: null, unlockAt: null, approvals: [] }
 
 function input (database: string, extra: Partial<AcquireInput> = {}): AcquireInput {
   return {
@@ -52,6 +53,8 @@ function input (database: string, extra: Partial<AcquireInput> = {}): AcquireInp
     refreshReason: false,
     refreshExpiry: false,
     refreshNamespace: false,
+    unlock: null,
+    refreshUnlock: false,
     ...extra
   }
 }
@@ -80,7 +83,7 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     const before = await store.snapshot(T0)
     t.same(before.rows, [])
     const result = await store.acquire(input('prod', { reason: 'production', expiresAt: T0 + 60_000 }))
-    const record = { database: 'prod', mode: 'delete', holder: 'h1', namespace: null, reason: 'production', lockedBy: 'alice', lockedAt: T0, expiresAt: T0 + 60_000 }
+    const record = { database: 'prod', mode: 'delete', holder: 'h1', namespace: null, reason: 'production', lockedBy: 'alice', lockedAt: T0, expiresAt: T0 + 60_000, ...NO_UNLOCK }
     t.same(result.record, record)
     t.equal(result.created, true)
     t.ok(result.version > before.version, 'the version grew')
@@ -100,9 +103,14 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     const renamed = await store.acquire(input('prod', { reason: 'second', refreshReason: true, lockedBy: 'bob', now: T0 + 2000 }))
     t.match(renamed.record, { reason: 'second', lockedBy: 'alice', lockedAt: T0, expiresAt: null })
     t.ok(renamed.version > first.version, 'a refresh is a change')
-    const limited = await store.acquire(input('prod', { expiresAt: T0 + 9000, refreshExpiry: true, now: T0 + 3000 }))
-    t.match(limited.record, { reason: 'second', expiresAt: T0 + 9000 })
-    t.same(await store.locksOf('prod', T0 + 3000), [limited.record])
+    const shortened = await store.acquire(input('prod', { expiresAt: T0 + 9000, refreshExpiry: true, now: T0 + 3000 }))
+    t.equal(shortened.conflict, 'expiry', 'a permanent lock is never turned into an expiring one')
+    t.same(await store.locksOf('prod', T0 + 3000), [renamed.record], 'nothing changed')
+    const expiring = await store.acquire(input('other', { expiresAt: T0 + 9000 }))
+    const extended = await store.acquire(input('other', { expiresAt: T0 + 19_000, refreshExpiry: true, now: T0 + 3000 }))
+    t.match(extended.record, { expiresAt: T0 + 19_000, lockedAt: T0 })
+    t.ok(extended.version > expiring.version, 'a later expiry is a change')
+    t.equal((await store.acquire(input('other', { expiresAt: T0 + 10_000, refreshExpiry: true }))).conflict, 'expiry', 'an earlier one is refused')
   })
 
   t.test('an expired lock is replaced, not refreshed', async (t) => {
@@ -200,8 +208,8 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     const snapshot = await store.snapshot(T0 + 10)
     t.equal(snapshot.version, last.version)
     t.same(snapshot.rows.sort((x, y) => x.database.localeCompare(y.database)), [
-      { database: 'a', mode: 'delete', holder: 'h1', namespace: null, reason: null, lockedBy: 'alice', lockedAt: T0, expiresAt: null },
-      { database: 'c', mode: 'write', holder: 'h1', namespace: null, reason: 'restore', lockedBy: 'alice', lockedAt: T0, expiresAt: T0 + 60_000 }
+      { database: 'a', mode: 'delete', holder: 'h1', namespace: null, reason: null, lockedBy: 'alice', lockedAt: T0, expiresAt: null, ...NO_UNLOCK },
+      { database: 'c', mode: 'write', holder: 'h1', namespace: null, reason: 'restore', lockedBy: 'alice', lockedAt: T0, expiresAt: T0 + 60_000, ...NO_UNLOCK }
     ])
   })
 
@@ -483,6 +491,74 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     t.same(await store.drainState({ name: 'acme', subtree: false }, 5, live), { lagging: 0, draining: 1 }, 'without the subtree: acme only')
     t.same(await store.drainState({ name: 'acme/prod', subtree: true }, 5, live), { lagging: 0, draining: 1 })
     t.same(await store.drainState({ name: 'acme_', subtree: true }, 5, live), { lagging: 0, draining: 0 }, 'no wildcard characters in names')
+  })
+
+  t.test('requestUnlock: no policy lifts at once; never stays; approvals count distinct principals; a delay schedules', async (t) => {
+    const store = await (await fixture(t)).open()
+    const stamp = { principal: 'alice', requestId: null, client: null, route: null, owner: 'alice', at: T0 }
+    await store.acquire(input('prod', { holder: 'plain' }))
+    await store.acquire(input('prod', { holder: 'frozen', unlock: 'never', expiresAt: T0 + 3_600_000 }))
+    await store.acquire(input('prod', { holder: 'two', unlock: { approvals: 2 } }))
+    await store.acquire(input('prod', { holder: 'later', unlock: { delay: 60 } }))
+    await store.acquire(input('prod', { holder: 'both', unlock: { approvals: 2, delay: 30 } }))
+
+    const plain = await store.requestUnlock('prod', 'delete', 'plain', 'alice', T0, stamp)
+    t.same([plain.released, plain.events], [['plain'], [{ type: 'unlocked', holder: 'plain', detail: null }]])
+    const frozen = await store.requestUnlock('prod', 'delete', 'frozen', 'admin', T0, stamp)
+    t.same([frozen.forbidden, frozen.released, frozen.events], [['frozen'], [], []], 'never: nothing changes, for the admin key too')
+
+    const first = await store.requestUnlock('prod', 'delete', 'two', 'alice', T0, stamp)
+    t.same(first.awaiting, [{ holder: 'two', approvals: ['alice'], needed: 2 }])
+    const again = await store.requestUnlock('prod', 'delete', 'two', 'alice', T0 + 1, stamp)
+    t.same([again.awaiting, again.events], [[{ holder: 'two', approvals: ['alice'], needed: 2 }], []], 'the same principal twice counts once')
+    t.match(await store.locksOf('prod', T0), [{ holder: 'both' }, { holder: 'frozen' }, { holder: 'later' }, { holder: 'two', approvals: ['alice'], unlockAt: null }])
+    const second = await store.requestUnlock('prod', 'delete', 'two', 'admin', T0 + 2, stamp)
+    t.same(second.released, ['two'], 'the second distinct principal lifts it')
+
+    const later = await store.requestUnlock('prod', 'delete', 'later', 'alice', T0, stamp)
+    t.same(later.scheduled, [{ holder: 'later', unlockAt: T0 + 60_000 }])
+    t.ok(later.version > second.version, 'a scheduled unlock is a change every process must see')
+    const laterAgain = await store.requestUnlock('prod', 'delete', 'later', 'bob', T0 + 5000, stamp)
+    t.same(laterAgain.scheduled, [{ holder: 'later', unlockAt: T0 + 60_000 }], 'asking again keeps the first time')
+    t.match(await store.locksOf('prod', T0 + 59_999), [{ holder: 'both' }, { holder: 'frozen' }, { holder: 'later', unlockAt: T0 + 60_000 }], 'in force until then')
+    t.same((await store.locksOf('prod', T0 + 60_000)).map((lock) => lock.holder), ['both', 'frozen'], 'gone at unlockAt')
+    const visited: Array<[string, number | null]> = []
+    await store.visitLive?.(T0, (database, mode, expiresAt) => { if (database === 'prod') visited.push([mode, expiresAt]) })
+    if (store.visitLive !== undefined) t.ok(visited.some(([, end]) => end === T0 + 60_000), 'visitLive hands out the scheduled unlock as the end')
+
+    await store.requestUnlock('prod', 'delete', 'both', 'alice', T0, stamp)
+    const both = await store.requestUnlock('prod', 'delete', 'both', 'bob', T0 + 1000, stamp)
+    t.same(both.scheduled, [{ holder: 'both', unlockAt: T0 + 31_000 }], 'approvals, then the delay')
+    t.same(both.events.map((event) => event.type), ['unlock-approved', 'unlock-requested'])
+
+    const purged = await store.purgeExpired(T0 + 61_000)
+    t.same(purged.map((lock) => lock.holder).sort(), ['both', 'later'])
+    const events = await store.listEvents?.({ database: 'prod', type: 'unlocked', before: null, limit: 10, owner: null })
+    t.match(events?.filter((event) => event.detail === 'scheduled unlock').map((event) => [event.holder, event.at]).sort(), [['both', T0 + 31_000], ['later', T0 + 60_000]],
+      'a scheduled unlock is recorded as unlocked, dated when it lifted')
+  })
+
+  t.test('acquire: a policy and an expiry are only strengthened; locking again cancels a pending unlock', async (t) => {
+    const store = await (await fixture(t)).open()
+    const stamp = { principal: 'alice', requestId: null, client: null, route: null, owner: 'alice', at: T0 }
+    await store.acquire(input('prod', { unlock: { delay: 60, approvals: 2 } }))
+    // No policy, a shorter delay, fewer approvals, more approvals without the delay: each weaker somewhere.
+    for (const weaker of [null, { delay: 30, approvals: 2 }, { delay: 60 }, { approvals: 3 }]) {
+      const result = await store.acquire(input('prod', { unlock: weaker, refreshUnlock: true }))
+      t.equal(result.conflict, 'unlock', `${JSON.stringify(weaker)} is weaker`)
+    }
+    const stronger = await store.acquire(input('prod', { unlock: { delay: 120, approvals: 3 }, refreshUnlock: true }))
+    t.same([stronger.conflict, stronger.record.unlock], [undefined, { delay: 120, approvals: 3 }])
+    await store.acquire(input('forever', { unlock: 'never', expiresAt: T0 + 60_000 }))
+    t.equal((await store.acquire(input('forever', { unlock: { delay: 2_592_000 }, refreshUnlock: true }))).conflict, 'unlock', 'never is the strongest')
+
+    await store.requestUnlock('prod', 'delete', 'h1', 'alice', T0, stamp)
+    t.same((await store.locksOf('prod', T0))[0].approvals, ['alice'])
+    const relocked = await store.acquire(input('prod', { audit: stamp }))
+    t.same([relocked.cancelled, relocked.record.approvals, relocked.record.unlockAt], [true, [], null], 'locking again withdraws the pending request')
+    t.same((await store.locksOf('prod', T0))[0].approvals, [])
+    const cancelled = await store.listEvents?.({ database: 'prod', type: 'unlock-cancelled', before: null, limit: 10, owner: null })
+    t.equal(cancelled?.length, 1)
   })
 
   t.test('a closed store refuses calls; closing twice is fine', async (t) => {

@@ -110,7 +110,8 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       ALTER TABLE ${s}.dblock_locks DROP CONSTRAINT dblock_locks_database_mode_key;
       ALTER TABLE ${s}.dblock_locks ADD CONSTRAINT dblock_locks_database_mode_holder_key UNIQUE (database, mode, holder);
       CREATE INDEX dblock_locks_by_namespace ON ${s}.dblock_locks (namespace) WHERE namespace IS NOT NULL;
-      ALTER TABLE ${s}.dblock_events ADD COLUMN holder text;
+      CREATE INDEX dblock_locks_by_unlock ON ${s}.dblock_locks (unlock_at) WHERE unlock_at IS NOT NULL;
+      ALTER TABLE ${s}.dblock_events ADD COLUMN holder text, ADD COLUMN detail text;
     `
   }
 ]

@@ -5,9 +5,11 @@ import { performance } from 'node:perf_hooks'
 import type { PoolClient } from 'pg'
 import type {
   AcquireInput, AcquireResult, AuditStamp, DrainState, DrainTarget, LockEvent, LockEventType, LockMode, LockRecord, LockStore, ProcessReport,
-  StoreChanges, StoredLockEvent
+  StoreChanges, StoredLockEvent, UnlockOutcome
 } from '../../../types/index.js'
-import { type EventRow, type LockRow, decideAcquire, expiredEvent, newLockRecord, toLockRecord, toStoredEvent } from '../rows.js'
+import {
+  type EventRow, type LockRow, decideAcquire, decideUnlock, expiredEvent, isLive, newLockRecord, policyColumn, toLockRecord, toStoredEvent, unlockEvents
+} from '../rows.js'
 import { PostgresConnection, positiveOption, type PostgresLockStoreOptions, type PostgresTables } from './postgres-connection.js'
 import { POSTGRES_LATEST_VERSION, POSTGRES_MIGRATIONS } from './postgres-migrations.js'
 import { LockStoreError } from '../store-errors.js'
@@ -20,9 +22,11 @@ interface PostgresLockRow extends LockRow {
 
 /** Lock rows as JSON, already in LockRecord's shape (bigints of milliseconds fit a JS number). */
 const RECORD_JSON = "json_build_object('database', l.database, 'mode', l.mode, 'holder', l.holder, 'namespace', l.namespace, 'reason', l.reason, " +
-  "'lockedBy', l.locked_by, 'lockedAt', l.locked_at, 'expiresAt', l.expires_at)"
+  "'lockedBy', l.locked_by, 'lockedAt', l.locked_at, 'expiresAt', l.expires_at, " +
+  "'unlock', l.unlock_policy, 'unlockAt', l.unlock_at, 'approvals', coalesce(l.approvals, '[]'::jsonb))"
 /** Unexpired rows of `l`; `now` names the query parameter that holds the plugin's clock. */
-const live = (now: string): string => `(l.expires_at IS NULL OR l.expires_at > ${now}::bigint)`
+const live = (now: string): string =>
+  `(l.expires_at IS NULL OR l.expires_at > ${now}::bigint) AND (l.unlock_at IS NULL OR l.unlock_at > ${now}::bigint)`
 /** The server's clock in ms: liveness is judged on one clock, whatever the hosts' skew. */
 const SERVER_CLOCK = '(extract(epoch FROM clock_timestamp()) * 1000)::bigint'
 /** Start of the transaction in ms: one instant for every journal row a transaction writes and prunes. */
@@ -96,23 +100,30 @@ export class PostgresLockStore implements LockStore {
       )
       const row = found.rows.at(0)
       const decision = decideAcquire(row === undefined ? undefined : toLockRecord(row), input)
+      if (row !== undefined && decision.action === 'conflict') {
+        return { conflict: decision.conflict, record: decision.record, created: false, version, rowId: Number(row.id) }
+      }
       if (row !== undefined && decision.action === 'keep') {
         const { record } = decision
         let current = version
         if (decision.changed) {
-          await client.query(`UPDATE ${this.t.locks} SET reason = $2, expires_at = $3, namespace = $4 WHERE id = $1`, [row.id, record.reason, record.expiresAt, record.namespace])
+          await client.query(
+            `UPDATE ${this.t.locks} SET reason = $2, expires_at = $3, namespace = $4, unlock_policy = $5::jsonb, unlock_at = NULL, approvals = NULL WHERE id = $1`,
+            [row.id, record.reason, record.expiresAt, record.namespace, policyColumn(record.unlock)])
           current = await this.journal(client, [input.database])
         }
+        if (decision.cancelled) await this.stamp(client, input.audit, 'unlock-cancelled', input.database, input.mode, input.holder, record.reason, 'locked again')
         await this.stamp(client, input.audit, 'relocked', input.database, input.mode, input.holder, record.reason)
-        return { record, created: false, version: current, rowId: Number(row.id) }
+        return { record, created: false, cancelled: decision.cancelled, version: current, rowId: Number(row.id) }
       }
       if (row !== undefined && decision.action === 'insert' && decision.replacesExpired) {
         await client.query(`DELETE FROM ${this.t.locks} WHERE id = $1`, [row.id])
       }
       const inserted = await client.query<{ id: string }>(
-        `INSERT INTO ${this.t.locks} (database, mode, holder, namespace, reason, locked_by, locked_at, expires_at, owner)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-        [input.database, input.mode, input.holder, input.namespace, input.reason, input.lockedBy, input.now, input.expiresAt, input.audit?.owner ?? null]
+        `INSERT INTO ${this.t.locks} (database, mode, holder, namespace, reason, locked_by, locked_at, expires_at, owner, unlock_policy)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) RETURNING id`,
+        [input.database, input.mode, input.holder, input.namespace, input.reason, input.lockedBy, input.now, input.expiresAt, input.audit?.owner ?? null,
+          policyColumn(input.unlock)]
       )
       const current = await this.journal(client, [input.database])
       await this.stamp(client, input.audit, 'locked', input.database, input.mode, input.holder, input.reason)
@@ -141,10 +152,54 @@ export class PostgresLockStore implements LockStore {
     })
   }
 
+  async requestUnlock (database: string, mode: LockMode, holder: string | null, principal: string, now: number, audit?: AuditStamp): Promise<UnlockOutcome> {
+    return this.write(async (client, version) => {
+      const outcome: UnlockOutcome = { version, released: [], scheduled: [], awaiting: [], forbidden: [], events: [] }
+      const found = await client.query<PostgresLockRow>(
+        `SELECT * FROM ${this.t.locks} WHERE database = $1 AND mode = $2 AND ($3::text IS NULL OR holder = $3) ORDER BY holder FOR UPDATE`,
+        [database, mode, holder])
+      const events: LockEvent[] = []
+      let journal = false
+      for (const row of found.rows) {
+        const lock = toLockRecord(row)
+        if (!isLive(lock, now)) continue
+        const decision = decideUnlock(lock, principal, now)
+        if (decision.action === 'forbid') {
+          outcome.forbidden.push(lock.holder)
+          continue
+        }
+        if (decision.action === 'release') {
+          await client.query(`DELETE FROM ${this.t.locks} WHERE id = $1`, [row.id])
+          outcome.released.push(lock.holder)
+          journal = true
+        } else if (decision.action === 'approve') {
+          if (decision.recorded) await client.query(`UPDATE ${this.t.locks} SET approvals = $2::jsonb WHERE id = $1`, [row.id, JSON.stringify(decision.approvals)])
+          outcome.awaiting.push({ holder: lock.holder, approvals: decision.approvals, needed: decision.needed })
+        } else {
+          if (decision.requested || decision.recorded) {
+            await client.query(`UPDATE ${this.t.locks} SET unlock_at = $2, approvals = $3::jsonb WHERE id = $1`, [row.id, decision.unlockAt, JSON.stringify(decision.approvals)])
+          }
+          // Every process must learn the new end of the lock: it lifts there without any I/O.
+          if (decision.requested) journal = true
+          outcome.scheduled.push({ holder: lock.holder, unlockAt: decision.unlockAt })
+        }
+        for (const event of unlockEvents(decision)) {
+          if (audit !== undefined) events.push({ ...audit, ...event, database, mode, holder: lock.holder, reason: null, count: 1 })
+          outcome.events.push({ ...event, holder: lock.holder })
+        }
+      }
+      if (journal) outcome.version = await this.journal(client, [database])
+      if (this.hasEvents) await this.insertEvents(client, events)
+      return outcome
+    })
+  }
+
   /** The audit event of a change, in the change's own transaction. */
-  private async stamp (client: PoolClient, audit: AuditStamp | undefined, type: LockEventType, database: string, mode: LockMode, holder: string, reason: string | null): Promise<void> {
+  private async stamp (
+    client: PoolClient, audit: AuditStamp | undefined, type: LockEventType, database: string, mode: LockMode, holder: string, reason: string | null, detail: string | null = null
+  ): Promise<void> {
     if (audit === undefined || !this.hasEvents) return
-    await this.insertEvents(client, [{ ...audit, type, database, mode, holder, reason, count: 1 }])
+    await this.insertEvents(client, [{ ...audit, type, database, mode, holder, reason, detail, count: 1 }])
   }
 
   async locksOf (database: string, now: number, ancestors: readonly string[] = []): Promise<LockRecord[]> {
@@ -185,7 +240,7 @@ export class PostgresLockStore implements LockStore {
         [Math.trunc(this.journalRetention)]
       )
       const removed = await client.query<PostgresLockRow>(
-        `DELETE FROM ${this.t.locks} WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING *`, [now]
+        `DELETE FROM ${this.t.locks} WHERE (expires_at IS NOT NULL AND expires_at <= $1) OR (unlock_at IS NOT NULL AND unlock_at <= $1) RETURNING *`, [now]
       )
       if (removed.rows.length === 0) return []
       await this.journal(client, [...new Set(removed.rows.map((row) => row.database))].sort())
@@ -202,9 +257,9 @@ export class PostgresLockStore implements LockStore {
     if (events.length === 0) return
     // One statement for the whole batch: the events arrive as one JSON array.
     await client.query(
-      `INSERT INTO ${this.t.events} (at, type, database, mode, holder, principal, reason, request_id, client, route, owner, count)
-       SELECT e.at, e.type, e.database, e.mode, e.holder, e.principal, e.reason, e."requestId", e.client, e.route, e.owner, e.count
-       FROM json_to_recordset($1::json) AS e (at bigint, type text, database text, mode text, holder text, principal text,
+      `INSERT INTO ${this.t.events} (at, type, database, mode, holder, principal, reason, request_id, client, route, owner, count, detail)
+       SELECT e.at, e.type, e.database, e.mode, e.holder, e.principal, e.reason, e."requestId", e.client, e.route, e.owner, e.count, e.detail
+       FROM json_to_recordset($1::json) AS e (at bigint, type text, database text, mode text, holder text, detail text, principal text,
          reason text, "requestId" text, client text, route text, owner text, count integer)`,
       [JSON.stringify(events)]
     )

@@ -110,7 +110,9 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       ALTER TABLE locks_v4 RENAME TO locks;
       CREATE INDEX locks_by_expiry ON locks (expires_at) WHERE expires_at IS NOT NULL;
       CREATE INDEX locks_by_namespace ON locks (namespace) WHERE namespace IS NOT NULL;
+      CREATE INDEX locks_by_unlock ON locks (unlock_at) WHERE unlock_at IS NOT NULL;
       ALTER TABLE lock_events ADD COLUMN holder TEXT;
+      ALTER TABLE lock_events ADD COLUMN detail TEXT;
     `
   }
 ]

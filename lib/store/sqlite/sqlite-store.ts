@@ -4,10 +4,12 @@ import { dirname, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import type {
   AcquireInput, AcquireResult, AuditStamp, DrainState, DrainTarget, LockEvent, LockEventType, LockMode, LockRecord, LockStore, ProcessReport,
-  StoreChanges, StoredLockEvent
+  StoreChanges, StoredLockEvent, UnlockOutcome
 } from '../../../types/index.js'
 import { StoreTooNewError } from '../../errors.js'
-import { type EventRow, type LockRow, decideAcquire, expiredEvent, newLockRecord, toLockRecord, toStoredEvent } from '../rows.js'
+import {
+  type EventRow, type LockRow, decideAcquire, decideUnlock, expiredEvent, isLive, newLockRecord, policyColumn, toLockRecord, toStoredEvent, unlockEvents
+} from '../rows.js'
 import { retryWhileBusy, whenNotBusy } from './sqlite-busy.js'
 import { LockStoreError } from '../store-errors.js'
 import { SQLITE_MIGRATIONS, type SqliteMigration } from './sqlite-migrations.js'
@@ -61,7 +63,11 @@ function identityOf (path: string): FileIdentity | null {
 /** Journal entries past which a process reloads everything rather than replaying them. */
 const FULL_RELOAD_AFTER = 10_000
 
-const LIVE = '(expires_at IS NULL OR expires_at > @now)'
+/** Neither expired nor past a scheduled unlock. */
+const LIVE = '(expires_at IS NULL OR expires_at > @now) AND (unlock_at IS NULL OR unlock_at > @now)'
+const ENDED = '(expires_at IS NOT NULL AND expires_at <= @now) OR (unlock_at IS NOT NULL AND unlock_at <= @now)'
+/** When a row stops blocking: its expiry, or its scheduled unlock when that comes first. */
+const LIFTS_AT = 'CASE WHEN unlock_at IS NOT NULL AND (expires_at IS NULL OR unlock_at < expires_at) THEN unlock_at ELSE expires_at END'
 
 /** The schema version a file records (`PRAGMA user_version`). */
 function userVersion (db: Database.Database): number {
@@ -131,11 +137,16 @@ export class SqliteLockStore implements LockStore {
       // The row id is the journal version this write is about to create: it only grows, so a
       // rollback by row id can never remove a newer lock that reused a deleted row's id.
       insertLock: db.prepare(
-        'INSERT INTO locks (rowid, database, mode, holder, namespace, reason, locked_by, locked_at, expires_at, owner) VALUES (' +
+        'INSERT INTO locks (rowid, database, mode, holder, namespace, reason, locked_by, locked_at, expires_at, owner, unlock_policy) VALUES (' +
         "(SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'lock_changes'), 0) + 1), " +
-        '@database, @mode, @holder, @namespace, @reason, @lockedBy, @now, @expiresAt, @owner)'
+        '@database, @mode, @holder, @namespace, @reason, @lockedBy, @now, @expiresAt, @owner, @unlockPolicy)'
       ),
-      updateLock: db.prepare('UPDATE locks SET reason = @reason, expires_at = @expiresAt, namespace = @namespace WHERE rowid = @rowid'),
+      updateLock: db.prepare(
+        'UPDATE locks SET reason = @reason, expires_at = @expiresAt, namespace = @namespace, unlock_policy = @unlockPolicy, ' +
+        'unlock_at = @unlockAt, approvals = @approvals WHERE rowid = @rowid'
+      ),
+      modeRows: db.prepare<[string, string], SqliteLockRow>('SELECT rowid, * FROM locks WHERE database = ? AND mode = ? ORDER BY holder'),
+      setUnlock: db.prepare('UPDATE locks SET unlock_at = ?, approvals = ? WHERE rowid = ?'),
       deleteRow: db.prepare('DELETE FROM locks WHERE rowid = ?'),
       releaseHolder: db.prepare<[string, string, string], { holder: string }>('DELETE FROM locks WHERE database = ? AND mode = ? AND holder = ? RETURNING holder'),
       releaseAll: db.prepare<[string, string], { holder: string }>('DELETE FROM locks WHERE database = ? AND mode = ? RETURNING holder'),
@@ -149,12 +160,12 @@ export class SqliteLockStore implements LockStore {
       listAfter: db.prepare<{ now: number, limit: number, database: string, mode: string, holder: string }, SqliteLockRow>(
         `SELECT rowid, * FROM locks WHERE (database, mode, holder) > (@database, @mode, @holder) AND ${LIVE} ORDER BY database, mode, holder LIMIT @limit`
       ),
-      expired: db.prepare<{ now: number }, SqliteLockRow & { expires_at: number }>('SELECT rowid, * FROM locks WHERE expires_at IS NOT NULL AND expires_at <= @now'),
-      deleteExpired: db.prepare('DELETE FROM locks WHERE expires_at IS NOT NULL AND expires_at <= @now'),
+      expired: db.prepare<{ now: number }, SqliteLockRow>(`SELECT rowid, * FROM locks WHERE ${ENDED}`),
+      deleteExpired: db.prepare(`DELETE FROM locks WHERE ${ENDED}`),
       live: db.prepare<{ now: number }, SqliteLockRow>(`SELECT rowid, * FROM locks WHERE ${LIVE}`),
       // Prepared once: it runs every pollInterval in every process.
       dataVersion: db.prepare('PRAGMA data_version').pluck(),
-      liveRaw: db.prepare<{ now: number }, unknown[]>(`SELECT database, mode, expires_at, reason, namespace FROM locks WHERE ${LIVE}`).raw(),
+      liveRaw: db.prepare<{ now: number }, unknown[]>(`SELECT database, mode, ${LIFTS_AT}, reason, namespace FROM locks WHERE ${LIVE}`).raw(),
       journal: db.prepare('INSERT INTO lock_changes (database, changed_at) VALUES (?, ?)'),
       version: db.prepare<[], { version: number }>("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'lock_changes'), 0) AS version"),
       prunedThrough: db.prepare<[], { value: number }>("SELECT value FROM store_meta WHERE key = 'pruned_through'"),
@@ -184,8 +195,8 @@ export class SqliteLockStore implements LockStore {
       reapProcesses: db.prepare('DELETE FROM processes WHERE heartbeat_at < ?'),
       reapDraining: db.prepare('DELETE FROM draining WHERE process_id NOT IN (SELECT id FROM processes)'),
       insertEvent: db.prepare(
-        'INSERT INTO lock_events (at, type, database, mode, holder, principal, reason, request_id, client, route, count, owner) ' +
-        'VALUES (@at, @type, @database, @mode, @holder, @principal, @reason, @requestId, @client, @route, @count, @owner)'
+        'INSERT INTO lock_events (at, type, database, mode, holder, principal, reason, request_id, client, route, count, owner, detail) ' +
+        'VALUES (@at, @type, @database, @mode, @holder, @principal, @reason, @requestId, @client, @route, @count, @owner, @detail)'
       ),
       // Events written before schema version 3 have no owner: only a reader of everything sees them.
       listEvents: db.prepare<{ database: string, type: string | null, beforeAt: number, beforeId: number, limit: number, owner: string | null }, EventRow>(
@@ -230,14 +241,26 @@ export class SqliteLockStore implements LockStore {
     return this.write((): AcquireResult => {
       const existing = s.getLock.get(input.database, input.mode, input.holder)
       const decision = decideAcquire(existing === undefined ? undefined : toLockRecord(existing), input)
+      if (existing !== undefined && decision.action === 'conflict') {
+        return { conflict: decision.conflict, record: decision.record, created: false, version: this.currentVersion(), rowId: existing.rowid }
+      }
       if (existing !== undefined && decision.action === 'keep') {
         const { record } = decision
         if (decision.changed) {
-          s.updateLock.run({ rowid: existing.rowid, reason: record.reason, expiresAt: record.expiresAt, namespace: record.namespace })
+          s.updateLock.run({
+            rowid: existing.rowid,
+            reason: record.reason,
+            expiresAt: record.expiresAt,
+            namespace: record.namespace,
+            unlockPolicy: policyColumn(record.unlock),
+            unlockAt: null,
+            approvals: null
+          })
           s.journal.run(input.database, Date.now())
         }
+        if (decision.cancelled) this.stamp(input.audit, 'unlock-cancelled', input.database, input.mode, input.holder, record.reason, 'locked again')
         this.stamp(input.audit, 'relocked', input.database, input.mode, input.holder, record.reason)
-        return { record, created: false, version: this.currentVersion(), rowId: existing.rowid }
+        return { record, created: false, cancelled: decision.cancelled, version: this.currentVersion(), rowId: existing.rowid }
       }
       if (existing !== undefined && decision.action === 'insert' && decision.replacesExpired) s.deleteRow.run(existing.rowid)
       const info = s.insertLock.run({
@@ -249,7 +272,8 @@ export class SqliteLockStore implements LockStore {
         lockedBy: input.lockedBy,
         now: input.now,
         expiresAt: input.expiresAt,
-        owner: input.audit?.owner ?? null
+        owner: input.audit?.owner ?? null,
+        unlockPolicy: policyColumn(input.unlock)
       })
       s.journal.run(input.database, Date.now())
       this.stamp(input.audit, 'locked', input.database, input.mode, input.holder, input.reason)
@@ -277,10 +301,48 @@ export class SqliteLockStore implements LockStore {
     })
   }
 
+  async requestUnlock (database: string, mode: LockMode, holder: string | null, principal: string, now: number, audit?: AuditStamp): Promise<UnlockOutcome> {
+    const s = this.statements
+    return this.write((): UnlockOutcome => {
+      const outcome: UnlockOutcome = { version: 0, released: [], scheduled: [], awaiting: [], forbidden: [], events: [] }
+      let journal = false
+      for (const row of s.modeRows.all(database, mode)) {
+        if (holder !== null && row.holder !== holder) continue
+        const lock = toLockRecord(row)
+        if (!isLive(lock, now)) continue
+        const decision = decideUnlock(lock, principal, now)
+        if (decision.action === 'forbid') {
+          outcome.forbidden.push(lock.holder)
+          continue
+        }
+        if (decision.action === 'release') {
+          s.deleteRow.run(row.rowid)
+          outcome.released.push(lock.holder)
+          journal = true
+        } else if (decision.action === 'approve') {
+          if (decision.recorded) s.setUnlock.run(null, JSON.stringify(decision.approvals), row.rowid)
+          outcome.awaiting.push({ holder: lock.holder, approvals: decision.approvals, needed: decision.needed })
+        } else {
+          if (decision.requested || decision.recorded) s.setUnlock.run(decision.unlockAt, JSON.stringify(decision.approvals), row.rowid)
+          // Every process must learn the new end of the lock: it lifts there without any I/O.
+          if (decision.requested) journal = true
+          outcome.scheduled.push({ holder: lock.holder, unlockAt: decision.unlockAt })
+        }
+        for (const event of unlockEvents(decision)) {
+          this.stamp(audit, event.type, database, mode, lock.holder, null, event.detail)
+          outcome.events.push({ ...event, holder: lock.holder })
+        }
+      }
+      if (journal) s.journal.run(database, Date.now())
+      outcome.version = this.currentVersion()
+      return outcome
+    })
+  }
+
   /** Writes the audit event of a change inside the change's transaction: one commit, one fsync. */
-  private stamp (audit: AuditStamp | undefined, type: LockEventType, database: string, mode: LockMode, holder: string, reason: string | null): void {
+  private stamp (audit: AuditStamp | undefined, type: LockEventType, database: string, mode: LockMode, holder: string, reason: string | null, detail: string | null = null): void {
     if (audit === undefined) return
-    this.statements.insertEvent.run({ ...audit, type, database, mode, holder, reason, count: 1 })
+    this.statements.insertEvent.run({ ...audit, type, database, mode, holder, reason, detail, count: 1 })
   }
 
   async locksOf (database: string, now: number, ancestors: readonly string[] = []): Promise<LockRecord[]> {
@@ -307,7 +369,7 @@ export class SqliteLockStore implements LockStore {
       s.deleteExpired.run({ now })
       for (const database of new Set(expired.map((row) => row.database))) s.journal.run(database, at)
       // The audit trail learns of an expiry here, dated when the lock lifted.
-      for (const row of expired) s.insertEvent.run(expiredEvent(toLockRecord(row), row.expires_at, row.owner ?? null))
+      for (const row of expired) s.insertEvent.run({ detail: null, ...expiredEvent(toLockRecord(row), now, row.owner ?? null) })
       return expired.map(toLockRecord)
     }, BACKGROUND_BUSY_BUDGET)
   }
@@ -315,7 +377,7 @@ export class SqliteLockStore implements LockStore {
   async appendEvents (events: LockEvent[]): Promise<void> {
     const insert = this.statements.insertEvent
     await this.write(() => {
-      for (const event of events) insert.run(event)
+      for (const event of events) insert.run({ detail: null, ...event })
     }, BACKGROUND_BUSY_BUDGET)
   }
 
