@@ -2,7 +2,9 @@
 // from the plugin at run time, so scripts and the `dblock` command load it alone.
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
-import type { ListOptions, LockEventPage, LockEventType, LockList, LockMode, LockOptions, LockStatus, UnlockOptions } from '../types/index.js'
+import type {
+  ListOptions, LockEventPage, LockEventType, LockList, LockMode, LockOptions, LockStatus, UnlockAnswer, UnlockOptions
+} from '../types/index.js'
 import { LOCK_EVENT_TYPES } from './limits.js'
 
 export interface LockClientOptions {
@@ -21,7 +23,7 @@ export interface LockClientOptions {
 }
 
 /** What `lock` sends; without `holder`, the server makes the caller the holder. */
-export type ClientLockOptions = Pick<LockOptions, 'mode' | 'reason' | 'ttl' | 'holder' | 'children'>
+export type ClientLockOptions = Pick<LockOptions, 'mode' | 'reason' | 'ttl' | 'holder' | 'children' | 'unlock'>
 
 /** What `unlock` sends; without `holder`, the caller's own lock is lifted (`'*'`: every holder's). */
 export type ClientUnlockOptions = Pick<UnlockOptions, 'mode' | 'holder'>
@@ -67,7 +69,8 @@ export interface WithLockOptions extends ClientLockOptions {
 
 export interface LockClient {
   lock (database: string, options?: ClientLockOptions): Promise<LockStatus>
-  unlock (database: string, options?: ClientUnlockOptions): Promise<LockStatus>
+  /** Lifts the lock, or records the request under its policy: then `code` is `UNLOCK_SCHEDULED` or `UNLOCK_APPROVAL_RECORDED`. */
+  unlock (database: string, options?: ClientUnlockOptions): Promise<UnlockAnswer>
   status (database: string): Promise<LockStatus>
   /** One page of every live lock (admin key only); follow `nextCursor` for the next. */
   list (options?: ListOptions): Promise<LockList>
@@ -219,8 +222,8 @@ export function createLockClient (options: LockClientOptions): LockClient {
 
   const client: LockClient = {
     async lock (database, lockOptions = {}) {
-      const { mode, reason, ttl, holder, children } = lockOptions
-      const status = await request<LockStatus>('POST', lockPath(database, 'lock'), { mode, reason, ttl, holder, children })
+      const { mode, reason, ttl, holder, children, unlock } = lockOptions
+      const status = await request<LockStatus>('POST', lockPath(database, 'lock'), { mode, reason, ttl, holder, children, unlock })
       // A 200 is the promise that the lock is in force; a status without it is no such promise.
       const wanted = mode ?? 'delete'
       if (!status.locked || !status.locks.some((lock) => lock.mode === wanted && lock.inheritedFrom === null && (holder === undefined || lock.holder === holder))) {
@@ -229,8 +232,9 @@ export function createLockClient (options: LockClientOptions): LockClient {
       }
       return status
     },
+    // A 202 (the lock stays in force under its unlock policy) is data: `code` says which step.
     unlock (database, unlockOptions = {}) {
-      return request<LockStatus>('POST', lockPath(database, 'unlock'), { mode: unlockOptions.mode, holder: unlockOptions.holder })
+      return request<UnlockAnswer>('POST', lockPath(database, 'unlock'), { mode: unlockOptions.mode, holder: unlockOptions.holder })
     },
     status (database) {
       return request<LockStatus>('GET', lockPath(database, 'lock'))

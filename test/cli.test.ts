@@ -158,7 +158,7 @@ t.test('help, and usage errors exit 2 with a hint', async (t) => {
     ['bad mode', ['lock', 'prod', '--mode', 'read'], /--mode must be delete or write/],
     ['bad ttl', ['lock', 'prod', '--ttl', '1.5'], /--ttl must be a whole number/],
     ['bad event type', ['events', 'prod', '--type', 'deleted'],
-      /--type must be one of locked, relocked, unlocked, expired, blocked, conflict; got "deleted"/],
+      /--type must be one of locked, relocked, unlocked, expired, blocked, conflict, unlock-requested, unlock-approved, unlock-cancelled; got "deleted"/],
     ['limit too high', ['events', 'prod', '--limit', '501'], /--limit must be a whole number from 1 to 500/],
     ['limit zero', ['events', 'prod', '--limit', '0'], /--limit must be a whole number from 1 to 500/],
     ['events flag on another command', ['status', 'prod', '--type', 'locked'], /--type does not apply to status/],

@@ -123,7 +123,7 @@ t.test('events reads the audit trail: filter, pages, owner or admin only', async
   t.match(await caught(alice.events('nope')), { code: 'DATABASE_NOT_FOUND', statusCode: 404 })
   t.match(await caught(alice.events('prod', { limit: 501 })), { statusCode: 400 }, 'the server checks limit')
   t.match(await caught(alice.events('prod', { type: 'deleted' as 'locked' })), { statusCode: 400 }, 'and type')
-  t.same(LockEventTypes, ['locked', 'relocked', 'unlocked', 'expired', 'blocked', 'conflict'])
+  t.same(LockEventTypes, ['locked', 'relocked', 'unlocked', 'expired', 'blocked', 'conflict', 'unlock-requested', 'unlock-approved', 'unlock-cancelled'])
 })
 
 t.test('events sends type, limit and cursor in the query', async (t) => {
@@ -273,7 +273,7 @@ t.test('withLock reports keep-alive and release problems it cannot throw', async
   const status = (at: string): LockStatus => ({
     database: 'prod',
     locked: true,
-    locks: [{ mode: 'write', holder: 'job-1', reason: null, lockedBy: 'alice', lockedAt: at, expiresAt: '2026-11-23T10:00:01.000Z', children: false, inheritedFrom: null }]
+    locks: [{ mode: 'write', holder: 'job-1', reason: null, lockedBy: 'alice', lockedAt: at, expiresAt: '2026-11-23T10:00:01.000Z', unlock: null, unlockAt: null, approvals: [], children: false, inheritedFrom: null }]
   })
   let locks = 0
   let unlocks = 0

@@ -10,8 +10,8 @@ t.test('2,500 locks come back each exactly once, page by page', async (t) => {
   const store = new SqliteLockStore({ path: lockFile(demo.dataDir) })
   const now = Date.now()
   for (let i = 0; i < 2500; i++) {
-    await store.acquire({ database: `db-${String(i).padStart(4, '0')}`, mode: i % 3 === 0 ? 'write' : 'delete', reason: null, holder: 'ops', namespace: null, lockedBy: 'ops', now, expiresAt: i % 3 === 0 ? now + 3600_000 : null, refreshReason: false, refreshExpiry: false, refreshNamespace: false })
-    if (i % 5 === 0) await store.acquire({ database: `db-${String(i).padStart(4, '0')}`, mode: 'write', reason: 'both', holder: 'ops', namespace: null, lockedBy: 'ops', now, expiresAt: now + 3600_000, refreshReason: false, refreshExpiry: false, refreshNamespace: false })
+    await store.acquire({ database: `db-${String(i).padStart(4, '0')}`, mode: i % 3 === 0 ? 'write' : 'delete', reason: null, holder: 'ops', namespace: null, lockedBy: 'ops', now, expiresAt: i % 3 === 0 ? now + 3600_000 : null, refreshReason: false, refreshExpiry: false, refreshNamespace: false, unlock: null, refreshUnlock: false })
+    if (i % 5 === 0) await store.acquire({ database: `db-${String(i).padStart(4, '0')}`, mode: 'write', reason: 'both', holder: 'ops', namespace: null, lockedBy: 'ops', now, expiresAt: now + 3600_000, refreshReason: false, refreshExpiry: false, refreshNamespace: false, unlock: null, refreshUnlock: false })
   }
   const expected = (await store.list({ limit: 10_000, after: null, now })).length
   await store.close()
@@ -40,7 +40,7 @@ t.test('2,500 locks come back each exactly once, page by page', async (t) => {
 t.test('default and maximum page size, and bad queries', async (t) => {
   const demo = await startDemo(t)
   const store = new SqliteLockStore({ path: lockFile(demo.dataDir) })
-  for (let i = 0; i < 150; i++) await store.acquire({ database: `db${i}`, mode: 'delete', reason: null, holder: 'ops', namespace: null, lockedBy: 'ops', now: Date.now(), expiresAt: null, refreshReason: false, refreshExpiry: false, refreshNamespace: false })
+  for (let i = 0; i < 150; i++) await store.acquire({ database: `db${i}`, mode: 'delete', reason: null, holder: 'ops', namespace: null, lockedBy: 'ops', now: Date.now(), expiresAt: null, refreshReason: false, refreshExpiry: false, refreshNamespace: false, unlock: null, refreshUnlock: false })
   await store.close()
   const first = (await demo.admin('GET', '/v1/locks')).json()
   t.equal(first.locks.length, 100, 'limit defaults to 100')

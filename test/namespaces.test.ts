@@ -25,7 +25,7 @@ t.test('a delete lock with children refuses deletes of acme and every name below
     database: 'acme/prod/eu',
     locked: true,
     locks: [{
-      mode: 'delete', holder: 'alice', reason: 'org migration', lockedBy: 'alice', lockedAt: locked.json().locks[0].lockedAt, expiresAt: null, children: true, inheritedFrom: 'acme'
+      mode: 'delete', holder: 'alice', reason: 'org migration', lockedBy: 'alice', lockedAt: locked.json().locks[0].lockedAt, expiresAt: null, unlock: null, unlockAt: null, approvals: [], children: true, inheritedFrom: 'acme'
     }]
   }, 'the status of a child shows the inherited lock and where it comes from')
   const refusal = await demo.as('alice', 'DELETE', '/v1/database/acme%2Fprod')

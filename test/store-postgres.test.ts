@@ -13,7 +13,7 @@ import { startPostgres, type PostgresServer } from './helpers/postgres.js'
 import { storeConformance } from '../lib/testing.js'
 
 const lock = (database: string): AcquireInput => ({
-  database, mode: 'delete', reason: null, holder: 'test', namespace: null, lockedBy: 'test', now: Date.now(), expiresAt: null, refreshReason: false, refreshExpiry: false, refreshNamespace: false
+  database, mode: 'delete', reason: null, holder: 'test', namespace: null, lockedBy: 'test', now: Date.now(), expiresAt: null, refreshReason: false, refreshExpiry: false, refreshNamespace: false, unlock: null, refreshUnlock: false
 })
 
 function sleep (ms: number): Promise<void> {

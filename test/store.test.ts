@@ -44,7 +44,7 @@ t.test('a fresh file is created and migrated, with WAL and synchronous=FULL', as
 t.test('reopening a migrated file changes nothing', async (t) => {
   const path = join(tempDir(t), 'locks.db')
   const store = new SqliteLockStore({ path })
-  await store.acquire({ database: 'prod', mode: 'delete', reason: null, holder: 'alice', namespace: null, lockedBy: 'alice', now: 1, expiresAt: null, refreshReason: false, refreshExpiry: false, refreshNamespace: false })
+  await store.acquire({ database: 'prod', mode: 'delete', reason: null, holder: 'alice', namespace: null, lockedBy: 'alice', now: 1, expiresAt: null, refreshReason: false, refreshExpiry: false, refreshNamespace: false, unlock: null, refreshUnlock: false })
   await store.close()
   const again = new SqliteLockStore({ path })
   t.teardown(() => again.close())
@@ -80,7 +80,7 @@ t.test('several stores on one file see each other at once', async (t) => {
   const b = new SqliteLockStore({ path })
   t.teardown(async () => { await a.close(); await b.close() })
   await b.hasChanged()
-  const { version } = await a.acquire({ database: 'prod', mode: 'write', reason: 'restore', holder: 'ops', namespace: null, lockedBy: 'ops', now: 1000, expiresAt: 5000, refreshReason: true, refreshExpiry: true, refreshNamespace: false })
+  const { version } = await a.acquire({ database: 'prod', mode: 'write', reason: 'restore', holder: 'ops', namespace: null, lockedBy: 'ops', now: 1000, expiresAt: 5000, refreshReason: true, refreshExpiry: true, refreshNamespace: false, unlock: null, refreshUnlock: false })
   t.equal(await b.hasChanged(), true, 'data_version moved for the other connection')
   const changes = await b.changesSince(0, 2000)
   t.equal(changes?.version, version)

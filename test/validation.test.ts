@@ -10,7 +10,7 @@ t.test('bad lock and unlock bodies', async (t) => {
   const before = storeContent(demo.dataDir)
   const cases: Array<[string, string, unknown, RegExp]> = [
     ['malformed JSON', '/lock', '{"mode": "write",', /not valid JSON/i],
-    ['unknown field', '/lock', { mode: 'write', ttl: 60, force: true }, /Unknown field "force" in the request body; allowed fields are mode, holder, children, reason, ttl/],
+    ['unknown field', '/lock', { mode: 'write', ttl: 60, force: true }, /Unknown field "force" in the request body; allowed fields are mode, holder, unlock, children, reason, ttl/],
     ['typo of a field', '/lock', { mod: 'write' }, /Unknown field "mod"/],
     ['ttl as a string', '/lock', { ttl: '60' }, /Field "ttl" in the request body must be of type integer/],
     ['ttl fractional', '/lock', { ttl: 1.5 }, /"ttl".*integer/],

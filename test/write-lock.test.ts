@@ -13,7 +13,7 @@ t.test('a write lock answers every guarded write with 503 and Retry-After', asyn
     database: 'prod',
     locked: true,
     locks: [{
-      mode: 'write', holder: 'alice', reason: 'restore', lockedBy: 'alice', lockedAt: '2026-11-23T10:00:00.000Z', expiresAt: '2026-11-23T11:00:00.000Z', children: false, inheritedFrom: null
+      mode: 'write', holder: 'alice', reason: 'restore', lockedBy: 'alice', lockedAt: '2026-11-23T10:00:00.000Z', expiresAt: '2026-11-23T11:00:00.000Z', unlock: null, unlockAt: null, approvals: [], children: false, inheritedFrom: null
     }]
   })
   for (const [method, url, body, operation] of [

@@ -4,11 +4,13 @@ export const EXIT_OK = 0
 export const EXIT_REFUSED = 1
 export const EXIT_USAGE = 2
 export const EXIT_UNREACHABLE = 3
+/** `unlock` was accepted, but the lock stays in force under its unlock policy (HTTP 202). */
+export const EXIT_STILL_LOCKED = 4
 
 export type CommandName = 'lock' | 'unlock' | 'status' | 'events' | 'list' | 'exec'
 
 /** Options that belong to some commands only. */
-export const COMMAND_OPTIONS = ['mode', 'reason', 'ttl', 'holder', 'children', 'type', 'limit', 'cursor'] as const
+export const COMMAND_OPTIONS = ['mode', 'reason', 'ttl', 'holder', 'children', 'unlock', 'type', 'limit', 'cursor'] as const
 export type CommandOption = typeof COMMAND_OPTIONS[number]
 
 export interface CommandSpec {
@@ -22,18 +24,22 @@ export interface CommandSpec {
 
 export const COMMANDS: Record<CommandName, CommandSpec> = {
   lock: {
-    usage: 'dblock lock [database] [--mode delete|write] [--reason TEXT] [--ttl SECONDS] [--holder NAME] [--children]',
+    usage: 'dblock lock [database] [--mode delete|write] [--reason TEXT] [--ttl SECONDS] [--holder NAME] [--children]\n' +
+      '             [--unlock never|delay=SECONDS|approvals=N|approvals=N,delay=SECONDS]',
     summary: 'Lock a database. A delete lock (the default) refuses deletes and resets; a write lock\n' +
       'refuses every write and expires after --ttl (the server\'s default when not given).\n' +
       'The lock is held by --holder (default: you); each holder lifts only its own. --children\n' +
-      'also locks every database whose name is below this one (acme covers acme.prod, acme/prod/eu).',
-    options: ['mode', 'reason', 'ttl', 'holder', 'children'],
+      'also locks every database whose name is below this one (acme covers acme.prod, acme/prod/eu).\n' +
+      '--unlock guards the unlock: after a delay, after N different people asked, or never before\n' +
+      'the ttl (a policy can only be made stronger later). See docs/guide-protection.md.',
+    options: ['mode', 'reason', 'ttl', 'holder', 'children', 'unlock'],
     database: true
   },
   unlock: {
     usage: 'dblock unlock [database] [--mode delete|write] [--holder NAME|*]',
     summary: 'Lift your lock of one mode (default delete), or --holder\'s; other holders\' locks and the\n' +
-      'other mode stay. --holder \'*\' lifts every holder\'s lock of the mode.',
+      'other mode stay. --holder \'*\' lifts every holder\'s lock of the mode. Under an unlock policy the\n' +
+      'request is recorded and dblock exits 4, saying when the lock lifts or how many approvals remain.',
     options: ['mode', 'holder'],
     database: true
   },
@@ -89,7 +95,8 @@ const COMMON_HELP = `Options:
 Without a database argument, "database" from dblock.json is used; dblock.json is looked
 for in the current directory and then in each parent.
 Exit codes: 0 done, 1 the server refused or failed, 2 usage error, 3 the server could
-not be reached; exec exits with the command's own code.`
+not be reached, 4 unlock accepted but the lock is still in force (a delay or approvals
+pending); exec exits with the command's own code.`
 
 export const HELP = `dblock: lock databases against deletion or writes.
 

@@ -1,7 +1,6 @@
 // How `dblock` prints locks and events for a person: one line each, server text made safe
 // for a terminal.
 import type { LockEventPage, LockInfo, LockStatus } from '../../types/index.js'
-import { LOCK_EVENT_TYPES } from '../limits.js'
 
 /** Server text shown on a terminal: control characters escaped so it cannot drive the terminal. */
 export function clean (text: string): string {
@@ -22,7 +21,16 @@ export function lockLine (database: string, lock: LockInfo): string {
   // The holder is named when it is not simply who locked; inherited and namespace locks say so.
   const holder = lock.holder === lock.lockedBy ? '' : `, held by ${clean(lock.holder)}`
   const scope = lock.inheritedFrom !== null ? `, inherited from ${clean(lock.inheritedFrom)}` : lock.children ? ', with every name below' : ''
-  return `${clean(database)}: locked (${lock.mode}) by ${clean(lock.lockedBy)}${holder}${scope} since ${shortTime(lock.lockedAt)}${until}${reason}`
+  return `${clean(database)}: locked (${lock.mode}) by ${clean(lock.lockedBy)}${holder}${scope} since ${shortTime(lock.lockedAt)}${until}${pending(lock)}${reason}`
+}
+
+/** A pending unlock: when it lifts, or how many approvals it still needs. */
+function pending (lock: LockInfo): string {
+  if (lock.unlockAt !== null) return `, unlock scheduled for ${shortTime(lock.unlockAt, true)}`
+  if (lock.unlock !== null && lock.unlock !== 'never' && lock.unlock.approvals !== undefined && lock.approvals.length > 0) {
+    return `, unlock approved by ${lock.approvals.map(clean).join(', ')} (${lock.approvals.length} of ${lock.unlock.approvals})`
+  }
+  return lock.unlock === 'never' ? ', cannot be unlocked before it expires' : ''
 }
 
 export function statusLines (status: LockStatus): string[] {
@@ -32,7 +40,8 @@ export function statusLines (status: LockStatus): string[] {
 
 type EventRow = LockEventPage['events'][number]
 
-const EVENT_TYPE_WIDTH = Math.max(...LOCK_EVENT_TYPES.map((type) => type.length))
+// Wide enough for the common types; the rarer unlock-* types simply run longer.
+const EVENT_TYPE_WIDTH = 8
 
 /**
  * `2026-11-23 10:14:03 UTC  blocked   delete  bob  DELETE /v1/database/:name  ×3`: a refusal

@@ -1,8 +1,10 @@
 // Where `dblock` parses its arguments: Node's util.parseArgs in strict mode, then the
 // rules of each command. Every mistake is a UsageError (exit 2) that says what to do.
 import { parseArgs } from 'node:util'
-import type { LockEventType, LockMode } from '../../types/index.js'
-import { ALL_HOLDERS, HOLDER_PATTERN, LOCK_EVENT_TYPES, LOCK_MODES, MAX_EVENTS_LIMIT, MAX_TTL_SECONDS } from '../limits.js'
+import type { LockEventType, LockMode, UnlockPolicy } from '../../types/index.js'
+import {
+  ALL_HOLDERS, HOLDER_PATTERN, LOCK_EVENT_TYPES, LOCK_MODES, MAX_APPROVALS, MAX_EVENTS_LIMIT, MAX_TTL_SECONDS, MAX_UNLOCK_DELAY_SECONDS, MIN_APPROVALS
+} from '../limits.js'
 import { COMMAND_NAMES, COMMAND_OPTIONS, COMMANDS, HELP, commandHelp, isCommandName, type CommandName } from './commands.js'
 
 export class UsageError extends Error {
@@ -26,6 +28,7 @@ const OPTIONS = {
   ttl: { type: 'string' },
   holder: { type: 'string' },
   children: { type: 'boolean' },
+  unlock: { type: 'string' },
   type: { type: 'string' },
   limit: { type: 'string' },
   cursor: { type: 'string' }
@@ -130,6 +133,24 @@ export function parseTtl (value: string | undefined, command: CommandName): numb
     throw new UsageError(`--ttl must be a whole number of seconds from 1 to ${MAX_TTL_SECONDS}, got "${value}"`, command)
   }
   return ttl
+}
+
+/** `--unlock never`, `--unlock delay=3600`, `--unlock approvals=2`, `--unlock approvals=2,delay=3600`. */
+export function parseUnlockPolicy (value: string | undefined, command: CommandName): UnlockPolicy | undefined {
+  if (value === undefined) return undefined
+  if (value === 'never') return 'never'
+  const policy: { delay?: number, approvals?: number } = {}
+  for (const part of value.split(',')) {
+    const match = /^(delay|approvals)=(\d+)$/.exec(part.trim())
+    const number = match === null ? NaN : Number(match[2])
+    if (match !== null && match[1] === 'delay' && number >= 1 && number <= MAX_UNLOCK_DELAY_SECONDS) policy.delay = number
+    else if (match !== null && match[1] === 'approvals' && number >= MIN_APPROVALS && number <= MAX_APPROVALS) policy.approvals = number
+    else {
+      throw new UsageError(`--unlock must be never, delay=SECONDS (1 to ${MAX_UNLOCK_DELAY_SECONDS}), approvals=N (${MIN_APPROVALS} to ${MAX_APPROVALS}) ` +
+        `or both joined by a comma; got "${value}"`, command)
+    }
+  }
+  return policy
 }
 
 const HOLDER = new RegExp(HOLDER_PATTERN)

@@ -2,14 +2,14 @@
 // between calls and touches the process only through `io`, so tests call it in-process.
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
-import type { LockStatus } from '../../types/index.js'
+import type { LockStatus, UnlockAnswer } from '../../types/index.js'
 import { createLockClient, type EventsOptions, type LockClient } from '../client.js'
-import { COMMANDS, EXIT_OK } from './commands.js'
+import { COMMANDS, EXIT_OK, EXIT_STILL_LOCKED } from './commands.js'
 import { findConfig, readConfig, type ConfigFile } from './config.js'
 import { exec, type SignalSource } from './exec.js'
-import { eventLine, lockLine, shellWord, statusLines } from './format.js'
+import { clean, eventLine, lockLine, shellWord, statusLines } from './format.js'
 import { createOutput, type Output } from './output.js'
-import { parse, parseEventType, parseHolder, parseLimit, parseMode, parseTtl, UsageError } from './parse-args.js'
+import { parse, parseEventType, parseHolder, parseLimit, parseMode, parseTtl, parseUnlockPolicy, UsageError } from './parse-args.js'
 
 export interface CliIo {
   /** Receives the command's answer. */
@@ -63,6 +63,7 @@ export async function run (argv: string[], io: CliIo): Promise<number> {
     const ttl = parseTtl(values.ttl, command)
     const holder = parseHolder(values.holder, command)
     const children = values.children
+    const unlock = parseUnlockPolicy(values.unlock, command)
     const type = parseEventType(values.type, command)
     const limit = parseLimit(values.limit, command)
     if (values.cursor === '') throw inCommand('--cursor needs the cursor a previous page printed')
@@ -90,9 +91,9 @@ export async function run (argv: string[], io: CliIo): Promise<number> {
 
     switch (command) {
       case 'lock':
-        return show(output, await client.lock(database, { mode, reason: values.reason, ttl, holder, children }), values.json)
+        return show(output, await client.lock(database, { mode, reason: values.reason, ttl, holder, children, unlock }), values.json)
       case 'unlock':
-        return show(output, await client.unlock(database, { mode, holder }), values.json)
+        return unlocked(output, await client.unlock(database, { mode, holder }), values.json)
       case 'status':
         return show(output, await client.status(database), values.json)
       case 'events':
@@ -105,6 +106,14 @@ export async function run (argv: string[], io: CliIo): Promise<number> {
   } catch (err) {
     return output.report(err)
   }
+}
+
+/** An unlock that a policy holds back exits 4 and says when it lifts, or how many approvals remain. */
+function unlocked (output: Output, answer: UnlockAnswer, json: boolean | undefined): number {
+  show(output, answer, json)
+  if (answer.code === undefined) return EXIT_OK
+  if (answer.message !== undefined) output.warn(clean(answer.message))
+  return EXIT_STILL_LOCKED
 }
 
 function show (output: Output, status: LockStatus, json: boolean | undefined): number {

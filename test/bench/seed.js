@@ -24,7 +24,9 @@ function seedLocks (path, count) {
           expiresAt: null,
           refreshReason: false,
           refreshExpiry: false,
-          refreshNamespace: false
+          refreshNamespace: false,
+          unlock: null,
+          refreshUnlock: false
         }).catch(() => {})
       }
     })()
