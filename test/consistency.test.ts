@@ -121,5 +121,5 @@ t.test('the request path makes no store call', async (t) => {
   t.equal(refused, 500, 'the locked database was refused every time')
   t.same(calls, [], '1,000 guarded requests made no store call')
   await app.databaseLock.unlock('stage')
-  t.ok(calls.includes('release'), 'and still is after the requests')
+  t.ok(calls.includes('requestUnlock'), 'and still is after the requests')
 })

@@ -37,7 +37,7 @@ const { startPostgres } = require('./postgres.js')
 const ADMIN_KEY = 'bench-admin-key-0123456789'
 const BENCH = __dirname
 const SCENARIOS = [
-  'calibration', 'floor-prehandler', 'guarded-0', 'unguarded', 'locked-503', 'locked-403', 'guarded-1k', 'guarded-1m',
+  'calibration', 'floor-prehandler', 'guarded-0', 'unguarded', 'locked-503', 'locked-403', 'guarded-1k', 'guarded-ns10k', 'guarded-1m',
   'ops', 'propagation', 'startup', 'guard-profile', 'guarded-pg', 'ops-pg', 'propagation-pg'
 ]
 const POSTGRES_SCENARIOS = ['guarded-pg', 'ops-pg', 'propagation-pg']
@@ -235,6 +235,14 @@ async function httpScenarios (ctx, results) {
       ]
     },
     { rows: 1000, scenarios: [guarded('guarded-1k', 1000, 'Guarded write, unlocked database, 1,000 lock rows')] },
+    {
+      rows: 10_000,
+      children: true,
+      scenarios: [{
+        ...guarded('guarded-ns10k', 10_000, 'Guarded write to free/bench/eu, 10,000 namespace (children) locks on other names'),
+        path: '/v1/database/free%2Fbench%2Feu'
+      }]
+    },
     { rows: options.million, scenarios: [guarded('guarded-1m', options.million, `Guarded write, unlocked database, ${options.million.toLocaleString('en')} lock rows`)] }
   ]
   const wanted = (scenario) => options.only === null || options.only.has(scenario.id)
@@ -289,7 +297,7 @@ async function httpScenarios (ctx, results) {
     for (const store of stores) {
       const scenarios = store.scenarios.filter(wanted)
       if (scenarios.length === 0) continue
-      const lockFile = ctx.storeWith(store.rows)
+      const lockFile = ctx.storeWith(store.rows, store.children === true)
       await bare.stop()
       bare = await freshBare()
       const plugin = await startServer('plugin', { lockFile, cpu: placement(0, pin).server })
@@ -635,15 +643,16 @@ async function main () {
     pin,
     workDir,
     /** A store file holding `rows` delete locks, seeded once per run and copied for each user. */
-    storeWith (rows) {
-      if (!stores.has(rows)) {
-        const file = join(workDir, `store-${rows}.db`)
+    storeWith (rows, children = false) {
+      const key = `${rows}${children ? '-children' : ''}`
+      if (!stores.has(key)) {
+        const file = join(workDir, `store-${key}.db`)
         const at = performance.now()
-        if (rows > 0) seedLocks(file, rows)
+        if (rows > 0) seedLocks(file, rows, { children })
         if (rows >= 100_000) log(`seeded ${rows.toLocaleString('en')} locks in ${((performance.now() - at) / 1000).toFixed(1)} s`)
-        stores.set(rows, file)
+        stores.set(key, file)
       }
-      return stores.get(rows)
+      return stores.get(key)
     }
   }
   const meta = {

@@ -4,7 +4,8 @@
 // would after that many locks taken one by one, but in one transaction.
 const { DIST } = require('./helpers.js')
 
-function seedLocks (path, count) {
+/** `children`: namespace locks instead (org-0 … org-N, each covering the names below it). */
+function seedLocks (path, count, { children = false } = {}) {
   const { SqliteLockStore } = require(DIST)
   const store = new SqliteLockStore({ path })
   try {
@@ -14,11 +15,11 @@ function seedLocks (path, count) {
         // acquire runs its statements synchronously (better-sqlite3); the promise only carries the result.
         // A failure would only reject that promise, so the count is checked below instead.
         store.acquire({
-          database: `tenant-${i}`,
+          database: children ? `org-${i}` : `tenant-${i}`,
           mode: 'delete',
           reason: 'bench',
           holder: 'bench',
-          namespace: null,
+          namespace: children ? `org-${i}` : null,
           lockedBy: 'bench',
           now,
           expiresAt: null,

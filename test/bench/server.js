@@ -19,6 +19,8 @@ if (!['bare', 'plugin', 'hooked'].includes(mode)) throw new Error('BENCH_MODE mu
 const catalog = new Map()
 for (const name of ['bench', 'write-locked', 'delete-locked']) catalog.set(name, { id: name, owner: 'bench' })
 for (let i = 0; i < 100; i++) catalog.set(`bench-${i}`, { id: `bench-${i}`, owner: 'bench' })
+// Three segments: with namespace locks present, the check looks up `free` and `free/bench`.
+catalog.set('free/bench/eu', { id: 'free/bench/eu', owner: 'bench' })
 
 function lookup (name) {
   return catalog.get(name) ?? null
