@@ -13,7 +13,7 @@ import type { LockStore } from '../types/index.js'
 import { ancestorsOf, displayName, nameParam } from './names.js'
 import { type AuditLog, originOf } from './audit.js'
 import type { ResolvedOptions } from './options.js'
-import { RefusalSchema } from './schemas.js'
+import { guardResponses } from './responses.js'
 import { nameOf, toInfo } from './service.js'
 import type { LockView, OperationKind, Refusal } from './view.js'
 
@@ -253,28 +253,24 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
     const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]
     route.preHandler = [...existing, guardFor(routeClass)]
     route.handler = trackHandler(route.handler, routeClass)
-    addRefusalSchemas(route)
+    addRefusalSchemas(route, routeClass)
   })
 }
 
 /**
- * The refusals the guard adds to a route, for its serializer (they keep their extra fields:
- * database, reason, retryAfter) and for the OpenAPI document. A status the route declares
- * itself is left as it is. Not 400 or 401: a schema added there would also shape the host's
- * own 400/401 bodies (a body of another shape would fail to serialize), so the host documents
- * those (INVALID_DATABASE_NAME, AUTHENTICATION_REQUIRED) with its own.
+ * The refusals the guard adds to a route (see guardResponses), for its serializer (they keep
+ * their extra fields: database, reason, retryAfter) and for the OpenAPI document. A status the
+ * route declares itself is left as it is. Not 400 or 401: a schema added there would also shape
+ * the host's own 400/401 bodies (a body of another shape would fail to serialize), so the host
+ * documents those (INVALID_DATABASE_NAME, AUTHENTICATION_REQUIRED) with its own.
  */
-const GUARD_RESPONSES: ReadonlyArray<[status: string, range: string, schema: object]> = [
-  ['403', '4xx', { ...RefusalSchema, description: 'DATABASE_LOCKED: a delete lock refuses deletes and resets (reason and lockedBy for the owner and admin key only)' }],
-  ['503', '5xx', { ...RefusalSchema, description: 'DATABASE_WRITE_LOCKED (with Retry-After): a write lock refuses writes; or LOCK_STORE_UNAVAILABLE' }]
-]
-
-function addRefusalSchemas (route: RouteOptions): void {
+function addRefusalSchemas (route: RouteOptions, routeClass: GuardedClass): void {
   const schema = route.schema ?? {}
   const declared: unknown = schema.response
   const response: Record<string, unknown> = typeof declared === 'object' && declared !== null ? { ...declared } : {}
-  for (const [status, range, answer] of GUARD_RESPONSES) {
-    if (response[range] === undefined && response[status] === undefined) response[status] = answer
+  for (const [status, answer] of Object.entries(guardResponses(routeClass))) {
+    const range = `${status[0]}xx`
+    if (response[range] === undefined && response[range.toUpperCase()] === undefined && response[status] === undefined) response[status] = answer
   }
   route.schema = { ...schema, response }
 }

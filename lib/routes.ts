@@ -8,16 +8,10 @@ import { DatabaseNotFoundError, InvalidDatabaseNameError } from './errors.js'
 import { ADMIN_HOLDER, ALL_HOLDERS } from './limits.js'
 import { displayName } from './names.js'
 import type { ResolvedOptions } from './options.js'
-import {
-  DatabaseParams, ErrorSchema, EventsQuery, ListQuery, LockBody, LockEventPageSchema, LockListSchema, LockStatusSchema, UnlockAnswerSchema, UnlockBody,
-  DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT
-} from './schemas.js'
+import { LOCK_ROUTE_RESPONSES } from './responses.js'
+import { DatabaseParams, EventsQuery, ListQuery, LockBody, UnlockBody, DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT } from './schemas.js'
 import type { LockService } from './service.js'
 import { errorFormatterFor, validatorCompiler } from './validation.js'
-
-const errorResponses = {
-  400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 503: ErrorSchema
-}
 
 export function registerRoutes (host: FastifyInstance, options: ResolvedOptions, service: LockService, strategies: Strategies): void {
   const { prefix, param } = options
@@ -64,13 +58,14 @@ export function registerRoutes (host: FastifyInstance, options: ResolvedOptions,
   const path = `${prefix}/:${param}/lock`
 
   fastify.post(path, routeOptions({
+    operationId: 'lockDatabase',
     summary: 'Lock a database',
     description: 'Takes a `delete` lock (deletes and resets answer 403) or a `write` lock (every guarded write answers 503), ' +
       'held by `holder` (default: the caller); with `children`, also on every name below. ' +
       'Answers only once every process refuses the blocked operations and none of them is still running. Idempotent per mode and holder.',
     params: paramsSchema,
     body: LockBody,
-    response: { 200: LockStatusSchema, ...errorResponses }
+    response: LOCK_ROUTE_RESPONSES.lock
   }, ownerOrAdmin), async (request) => {
     const body = request.body ?? {}
     const target = await targetOf(request)
@@ -87,12 +82,13 @@ export function registerRoutes (host: FastifyInstance, options: ResolvedOptions,
   })
 
   fastify.post(`${prefix}/:${param}/unlock`, routeOptions({
+    operationId: 'unlockDatabase',
     summary: 'Unlock a database',
     description: 'Lifts one holder\'s lock of one mode (default: the caller\'s `delete` lock); other holders\' locks and the other mode stay. ' +
       '`{"holder": "*"}` lifts every holder\'s lock of the mode. Idempotent.',
     params: paramsSchema,
     body: UnlockBody,
-    response: { 200: UnlockAnswerSchema, 202: { ...UnlockAnswerSchema, description: 'Accepted: the lock stays in force under its unlock policy (UNLOCK_SCHEDULED, UNLOCK_APPROVAL_RECORDED)' }, ...errorResponses }
+    response: LOCK_ROUTE_RESPONSES.unlock
   }, ownerOrAdmin), async (request, reply) => {
     const body = request.body ?? {}
     const target = await targetOf(request)
@@ -105,11 +101,12 @@ export function registerRoutes (host: FastifyInstance, options: ResolvedOptions,
   })
 
   fastify.get(`${path}/events`, routeOptions({
+    operationId: 'listLockEvents',
     summary: 'Audit events of a database, newest first',
     description: 'Who locked, unlocked, and who was refused. A `blocked` event folds the refusals of one caller and route within one second into `count`.',
     params: paramsSchema,
     querystring: EventsQuery,
-    response: { 200: LockEventPageSchema, ...errorResponses }
+    response: LOCK_ROUTE_RESPONSES.events
   }, ownerOrAdmin), async (request) => {
     const { query } = request
     let target: ResolvedDatabase
@@ -126,17 +123,20 @@ export function registerRoutes (host: FastifyInstance, options: ResolvedOptions,
   })
 
   fastify.get(path, routeOptions({
+    operationId: 'getLockStatus',
     summary: 'Lock status of a database',
+    description: 'The live locks of the database (expired locks are never shown).',
     params: paramsSchema,
-    response: { 200: LockStatusSchema, ...errorResponses }
+    response: LOCK_ROUTE_RESPONSES.status
   }, ownerOrAdmin), async (request) => service.status(await targetOf(request)))
 
   if (options.listPath !== false) {
     fastify.get(options.listPath, routeOptions({
+      operationId: 'listLocks',
       summary: 'Every live lock (admin key only)',
       description: 'For finding stuck locks. Pages follow `nextCursor`.',
       querystring: ListQuery,
-      response: { 200: LockListSchema, ...errorResponses }
+      response: LOCK_ROUTE_RESPONSES.list
     }, adminOnly), async (request) => {
       const { query } = request
       return service.list(query.limit ?? DEFAULT_LIST_LIMIT, query.cursor)

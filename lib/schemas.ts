@@ -122,7 +122,7 @@ export const ErrorSchema = Type.Object({
 /** Refusals by the guard carry which database and why. */
 export const RefusalSchema = Type.Object({
   statusCode: Type.Integer(),
-  code: Type.String(),
+  code: Type.Enum(['DATABASE_LOCKED', 'DATABASE_WRITE_LOCKED', 'LOCK_STORE_UNAVAILABLE'], { type: 'string' }),
   error: Type.String(),
   message: Type.String(),
   database: Type.Optional(Type.String()),
