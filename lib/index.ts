@@ -99,6 +99,7 @@ export {
   type WithLockOptions, type WithLockPhase, type LockErrorBody, type EventsOptions, LockEventTypes
 } from './client.js'
 export { classifyRoute } from './guard.js'
+export { markOptionalBodies, OPTIONAL_BODY_OPERATIONS } from './openapi.js'
 export { RefusalSchema as DatabaseLockRefusalSchema, LockStatusSchema, LockListSchema } from './schemas.js'
 export * as errors from './errors.js'
 export { InvalidOptionError }

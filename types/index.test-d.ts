@@ -5,7 +5,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import databaseLock, {
   type DatabaseLockDecorator, type DatabaseLockOptions, type LockEventPage, type LockInfo, type LockList, type LockMode, type LockStatus,
-  type LockStore, type RouteLockClass, SqliteLockStore, databaseLock as named
+  type LockStore, type RouteLockClass, SqliteLockStore, databaseLock as named, markOptionalBodies
 } from 'fastify-database-lock'
 import { createLockClient, type LockClient } from 'fastify-database-lock/client'
 import { nodeTestSuite, storeConformance, type ConformanceSuite, type FixtureFactory } from 'fastify-database-lock/testing'
@@ -96,3 +96,8 @@ expectExact<EventOf<LockEventPage>['principal'], string | null>(true)
 expectExact<EventOf<LockEventPage>['count'], number>(true)
 expectExact<LockList['locks'][number]['database'], string>(true)
 expectExact<LockList['locks'][number]['mode'], LockMode>(true)
+
+// For @fastify/swagger's transformObject: the document goes back with its own type.
+const document = { openapi: '3.0.3', paths: { '/v1/database/{name}/lock': { post: { operationId: 'lockDatabase', requestBody: { required: true } } } } }
+expectType<typeof document>(markOptionalBodies(document))
+expectExact<ReturnType<typeof markOptionalBodies<typeof document>>, typeof document>(true)

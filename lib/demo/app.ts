@@ -7,7 +7,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { Type } from 'typebox'
 import databaseLock from '../index.js'
+import { BODY_RESPONSES, described, errorResponse, FASTIFY_CODES, PARAM_RESPONSES, refusalResponse } from '../responses.js'
 import { Catalog, type HostedDatabase } from './catalog.js'
+import { documentServerAnswers, SWAGGER_OPTIONS } from './openapi.js'
 
 export interface DemoSettings {
   dataDir: string
@@ -39,7 +41,29 @@ const DatabaseSchema = Type.Object({
   updatedAt: Type.String(),
   rowCount: Type.Integer()
 })
-const DemoError = Type.Object({ statusCode: Type.Integer(), code: Type.String(), error: Type.String(), message: Type.String() })
+
+// What the demo's routes answer besides their success, each status with its codes. (401
+// INVALID_TOKEN and 431 are documented on every route by documentServerAnswers; the lock
+// plugin adds its 503 to the guarded routes.)
+const NAME_CODES = { INVALID_DATABASE_NAME: 'the name breaks the naming rules (the message says which)' }
+const VALIDATION_CODES = { FST_ERR_VALIDATION: 'the body or query string does not fit the route\'s schema (the message names the field)' }
+const NO_CREDENTIALS = errorResponse('No credentials', { AUTHENTICATION_REQUIRED: 'send Authorization: Bearer <token>' })
+const NOT_OWNER = { NOT_DATABASE_OWNER: 'the caller does not own the database' }
+const NOT_FOUND = errorResponse('No such database', { DATABASE_NOT_FOUND: 'create it first with POST /v1/database/{name}' })
+const STORAGE_FULL = errorResponse('The service has no room left', { STORAGE_FULL: 'nothing was changed; retry later' })
+/** A read: the name is not checked (an unknown name is simply not found). */
+const READ_ERRORS = { 401: NO_CREDENTIALS, 403: errorResponse('Not allowed', NOT_OWNER), 404: NOT_FOUND, ...PARAM_RESPONSES }
+/** A guarded route: the lock plugin's guard checks the name first. */
+const WRITE_ERRORS = { ...READ_ERRORS, ...BODY_RESPONSES }
+/** A delete or reset: a delete lock refuses it with the plugin's refusal body, so 403 keeps its fields. */
+const DESTRUCTIVE_ERRORS = {
+  ...WRITE_ERRORS,
+  400: errorResponse('The request cannot be read', { ...NAME_CODES, ...FASTIFY_CODES.url, ...FASTIFY_CODES.body }),
+  403: refusalResponse('Refused', {
+    DATABASE_LOCKED: 'a delete lock refuses deletes and resets; the message names the unlock route (`reason` and `lockedBy` only for the owner and the admin key)',
+    ...NOT_OWNER
+  })
+}
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 507: 'Insufficient Storage'
@@ -93,19 +117,9 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
     return reply.send(err)
   })
 
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'fastify-database-lock demo', version: '0.1.0', description: 'A database-hosting API guarded by fastify-database-lock' },
-      components: {
-        securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer' },
-          adminKey: { type: 'apiKey', in: 'header', name: 'X-Admin-Key' }
-        }
-      },
-      security: [{ bearer: [] }, { adminKey: [] }]
-    }
-  })
+  await app.register(swagger, SWAGGER_OPTIONS)
   await app.register(swaggerUi, { routePrefix: '/docs' })
+  documentServerAnswers(app)
 
   // Who is calling: a bearer token from DEMO_TOKENS. A wrong token is refused outright.
   app.decorateRequest('user', null)
@@ -150,25 +164,34 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
     return database
   }
 
-  // 403 and 503 are left to the lock plugin's refusal schema, which keeps `database`, `reason`, `retryAfter`.
-  const errors = {
-    400: { ...DemoError, description: 'INVALID_DATABASE_NAME: the name breaks the naming rules; or a body that does not fit the route' },
-    401: { ...DemoError, description: 'AUTHENTICATION_REQUIRED: no credentials; INVALID_TOKEN: a bearer token the service does not know' },
-    404: { ...DemoError, description: 'DATABASE_NOT_FOUND' }
-  }
-
   // No credentials needed: monitors call it (security [] overrides the document's default).
-  app.get('/health', { schema: { tags: ['service'], summary: 'Liveness', security: [], response: { 200: Type.Object({ status: Type.String() }) } } },
-    async () => ({ status: 'ok' }))
+  app.get('/health', {
+    schema: {
+      tags: ['service'],
+      operationId: 'getHealth',
+      summary: 'Liveness',
+      description: 'Answers 200 while the process serves requests; needs no credentials and ignores a stray Authorization header.',
+      security: [],
+      response: { 200: described(Type.Object({ status: Type.Literal('ok') }), 'The service is up') }
+    }
+  }, async () => ({ status: 'ok' as const }))
 
   app.post('/v1/database/:name', {
     schema: {
       tags: ['databases'],
+      operationId: 'createOrPublishDatabase',
       summary: 'Create a database (201), or publish an update to one you own (200)',
+      description: 'The caller becomes the owner of a new database. Publishing is a write: a write lock refuses it, a delete lock does not. The body is optional.',
       params: NameParams,
       // Fastify validates a missing body as null, so null stands for "no body".
       body: Type.Union([Type.Object({ description: Type.Optional(Type.String({ maxLength: 1024 })) }), Type.Null()]),
-      response: { 200: DatabaseSchema, 201: DatabaseSchema, ...errors }
+      response: {
+        200: described(DatabaseSchema, 'Published: the database as it is now'),
+        201: described(DatabaseSchema, 'Created: the new database, owned by the caller'),
+        ...WRITE_ERRORS,
+        400: errorResponse('The request cannot be read', { ...NAME_CODES, ...VALIDATION_CODES, ...FASTIFY_CODES.url, ...FASTIFY_CODES.body }),
+        507: STORAGE_FULL
+      }
     }
   }, async (request, reply) => {
     const { name } = request.params
@@ -192,15 +215,23 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
   })
 
   app.get('/v1/database/:name', {
-    schema: { tags: ['databases'], summary: 'A database you own', params: NameParams, response: { 200: DatabaseSchema, ...errors } }
+    schema: {
+      tags: ['databases'],
+      operationId: 'getDatabase',
+      summary: 'A database you own',
+      params: NameParams,
+      response: { 200: described(DatabaseSchema, 'The database'), 400: errorResponse('The request cannot be read', FASTIFY_CODES.url), ...READ_ERRORS }
+    }
   }, async (request, reply) => ownerOnly(request, reply) ?? reply)
 
   app.delete('/v1/database/:name', {
     schema: {
       tags: ['databases'],
+      operationId: 'deleteDatabase',
       summary: 'Delete a database and its rows (refused while locked)',
+      description: 'Refused with 403 DATABASE_LOCKED under a delete lock and 503 DATABASE_WRITE_LOCKED under a write lock.',
       params: NameParams,
-      response: { 200: Type.Object({ deleted: Type.String() }), ...errors }
+      response: { 200: described(Type.Object({ deleted: Type.String() }), 'Deleted: the name of the database that is gone'), ...DESTRUCTIVE_ERRORS }
     }
   }, async (request, reply) => {
     const database = ownerOnly(request, reply)
@@ -214,9 +245,14 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
     config: { databaseLock: 'reset' },
     schema: {
       tags: ['databases'],
+      operationId: 'resetDatabase',
       summary: 'Wipe every row of a database (refused while locked)',
+      description: 'Refused with 403 DATABASE_LOCKED under a delete lock and 503 DATABASE_WRITE_LOCKED under a write lock.',
       params: NameParams,
-      response: { 200: Type.Object({ database: Type.String(), removedRows: Type.Integer() }), ...errors }
+      response: {
+        200: described(Type.Object({ database: Type.String(), removedRows: Type.Integer() }), 'Wiped: how many rows were removed'),
+        ...DESTRUCTIVE_ERRORS
+      }
     }
   }, async (request, reply) => {
     const database = ownerOnly(request, reply)
@@ -227,14 +263,22 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
   app.post('/v1/database/:name/rows', {
     schema: {
       tags: ['rows'],
+      operationId: 'insertRow',
       summary: 'Insert a row (any JSON object)',
+      description: 'A write: refused with 503 DATABASE_WRITE_LOCKED under a write lock.',
       params: NameParams,
       body: Type.Object({}, { additionalProperties: true }),
       response: {
-        201: Type.Object({ seq: Type.Integer() }),
-        507: { ...DemoError, description: 'STORAGE_FULL: no room left; nothing was changed' },
-        ...errors,
-        400: { ...DemoError, description: 'ROW_TOO_DEEP: nested more than 64 levels; INVALID_DATABASE_NAME; or a body that is not a JSON object' }
+        201: described(Type.Object({ seq: Type.Integer() }), 'Stored: the row\'s sequence number'),
+        ...WRITE_ERRORS,
+        400: errorResponse('The request cannot be read', {
+          ROW_TOO_DEEP: `the row nests more than ${MAX_ROW_DEPTH} levels`,
+          ...NAME_CODES,
+          FST_ERR_VALIDATION: 'the body is not a JSON object',
+          ...FASTIFY_CODES.url,
+          ...FASTIFY_CODES.body
+        }),
+        507: STORAGE_FULL
       }
     }
   }, async (request, reply) => {
@@ -249,12 +293,14 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
   app.get('/v1/database/:name/rows', {
     schema: {
       tags: ['rows'],
+      operationId: 'listRows',
       summary: 'List rows, oldest first',
       params: NameParams,
       querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })) }),
       response: {
-        200: Type.Object({ rows: Type.Array(Type.Object({ seq: Type.Integer(), data: Type.Unknown(), createdAt: Type.String() })) }),
-        ...errors
+        200: described(Type.Object({ rows: Type.Array(Type.Object({ seq: Type.Integer(), data: Type.Unknown(), createdAt: Type.String() })) }), 'The first `limit` rows'),
+        400: errorResponse('The request cannot be read', { ...VALIDATION_CODES, ...FASTIFY_CODES.url }),
+        ...READ_ERRORS
       }
     }
   }, async (request, reply) => {
