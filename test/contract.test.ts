@@ -243,11 +243,12 @@ t.test('every answer of the demo service is documented, with a body of the docum
     const slow = await startDemo(t, { deleteDelay: 300, lockOptions: { drainTimeout: 20 } })
     const slowWalk = new Walk(slow, contract, operations, 'slow')
     const lock = slowWalk.find('POST /v1/database/{name}/lock')
-    // The DELETE must be inside its handler when the lock arrives; a few tries make sure one is.
+    // The DELETE must be inside its handler (300 ms) when the lock arrives: each try gives it
+    // more turns of the event loop to get there, until a lock meets it.
     for (let attempt = 0; attempt < 10; attempt++) {
       const name = await slowWalk.fresh()
       const deleting = slowWalk.send(slowWalk.find('DELETE /v1/database/{name}'), 'a slow delete', { name })
-      await new Promise((resolve) => setImmediate(resolve))
+      for (let turn = 0; turn < 2 ** attempt; turn++) await new Promise((resolve) => setImmediate(resolve))
       const answer = await slowWalk.send(lock, 'while a delete is in flight', { name, body: {} })
       await deleting
       if (answer.statusCode === 409) break
