@@ -80,9 +80,9 @@ class Walk {
     return name
   }
 
-  /** Takes a lock of `mode` through the documented lock operation. */
-  async lock (name: string, mode: 'delete' | 'write'): Promise<void> {
-    const answer = await this.send(this.find('POST /v1/database/{name}/lock'), `lock ${mode}`, { name, caller: ADMIN, body: { mode } })
+  /** Takes a lock of `mode` through the documented lock operation (of the namespace, with `children`). */
+  async lock (name: string, mode: 'delete' | 'write', children = false): Promise<void> {
+    const answer = await this.send(this.find('POST /v1/database/{name}/lock'), `lock ${mode}`, { name, caller: ADMIN, body: { mode, children } })
     if (answer.statusCode !== 200) throw new Error(`locking ${name}: ${answer.statusCode} ${answer.body}`)
   }
 
@@ -174,13 +174,22 @@ async function walkOperation (walk: Walk, operation: Operation): Promise<void> {
   }
 }
 
-/** Every operation on a database under `modes`, by the callers who meet the refusals. */
+/**
+ * Every operation on a database under `modes`, by the callers who meet the refusals; and on
+ * names below a namespace locked with `children`, one that exists and one not yet created.
+ */
 async function walkLocked (walk: Walk, modes: Array<'delete' | 'write'>): Promise<void> {
   for (const operation of walk.operations.filter(hasName)) {
     for (const caller of ['owner', 'another user', 'no credentials', 'the admin key']) {
       const name = await walk.fresh()
       for (const mode of modes) await walk.lock(name, mode)
       await walk.valid(operation, `${modes.join('+')} locked, by ${caller}`, name, CALLERS[caller])
+      const namespace = await walk.fresh()
+      const child = `${namespace}%2Fchild`
+      await walk.send(walk.find('POST /v1/database/{name}'), 'create a name below the namespace', { name: child })
+      for (const mode of modes) await walk.lock(namespace, mode, true)
+      await walk.valid(operation, `below a namespace ${modes.join('+')} locked, by ${caller}`, child, CALLERS[caller])
+      await walk.valid(operation, `a new name below a namespace ${modes.join('+')} locked, by ${caller}`, `${namespace}%2Fnew`, CALLERS[caller])
     }
   }
 }

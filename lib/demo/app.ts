@@ -189,6 +189,10 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
         200: described(DatabaseSchema, 'Published: the database as it is now'),
         201: described(DatabaseSchema, 'Created: the new database, owned by the caller'),
         ...WRITE_ERRORS,
+        403: errorResponse('Not allowed', {
+          ...NOT_OWNER,
+          NOT_NAMESPACE_OWNER: 'the name is below a database another principal owns (a database is the namespace of the names below it)'
+        }),
         400: errorResponse('The request cannot be read', { ...NAME_CODES, ...VALIDATION_CODES, ...FASTIFY_CODES.url, ...FASTIFY_CODES.body }),
         507: STORAGE_FULL
       }

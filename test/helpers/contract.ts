@@ -150,10 +150,13 @@ export function sample (schema: Schema): unknown {
 export function violations (schema: Schema): Array<[what: string, value: unknown]> {
   const found: Array<[string, unknown]> = []
   if (Array.isArray(schema.enum)) found.push(['a value not in the enum', 'not-a-listed-value'])
+  if (Array.isArray(schema.anyOf)) found.push(...violations(schema.anyOf[0] as Schema))
   switch (schema.type) {
     case 'string':
-      found.push(['a number for a string', 12345])
+      found.push(['a number for a string', 12345], ['null for a string', null])
       if (typeof schema.maxLength === 'number') found.push([`a string over ${schema.maxLength} characters`, 'x'.repeat(schema.maxLength + 1)])
+      if (typeof schema.minLength === 'number' && schema.minLength > 0) found.push(['an empty string', ''])
+      if (typeof schema.pattern === 'string') found.push(['a string off the pattern', ' not/allowed '])
       break
     case 'integer':
     case 'number':
