@@ -2,7 +2,7 @@
 // @fastify/swagger builds from the route schemas: every status with a description, and every
 // error status with the `code` values it carries, so generated clients can branch on them.
 import { Type, type TSchema } from 'typebox'
-import { LockEventPageSchema, LockListSchema, LockStatusSchema, RefusalSchema, UnlockAnswerSchema } from './schemas.js'
+import { LockEventPageSchema, LockListSchema, LockStatusSchema, RefusalSchema, UNLOCK_ACCEPTED_CODES, UnlockAnswerSchema } from './schemas.js'
 
 /** Error code → when it is given (one clause, for the document). */
 export type ErrorCodes = Readonly<Record<string, string>>
@@ -92,7 +92,10 @@ export const LOCK_ROUTE_RESPONSES = {
   },
   unlock: {
     200: described(UnlockAnswerSchema, 'The lock is lifted (or there was none); the database\'s lock status'),
-    202: described(UnlockAnswerSchema, 'Accepted, and the lock stays in force under its unlock policy: `UNLOCK_SCHEDULED` (it lifts at `unlockAt`) or `UNLOCK_APPROVAL_RECORDED` (it waits for more approvals)'),
+    // A 202 always says which: its code and message are required here.
+    202: Type.Object({ ...UnlockAnswerSchema.properties, code: Type.Enum(UNLOCK_ACCEPTED_CODES, { type: 'string' }), message: Type.String() }, {
+      description: 'Accepted, and the lock stays in force under its unlock policy. `UNLOCK_SCHEDULED`: it lifts at `unlockAt`; `UNLOCK_APPROVAL_RECORDED`: it waits for more approvals'
+    }),
     400: LOCK_BODY_ERRORS,
     ...ONE_DATABASE,
     403: errorResponse('Not allowed', {

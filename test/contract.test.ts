@@ -239,6 +239,24 @@ t.test('every answer of the demo service is documented, with a body of the docum
     await walk.valid(walk.find('GET /v1/locks'), 'with locks', undefined, ADMIN)
   })
 
+  await t.test('locks with an unlock policy', async () => {
+    const lock = walk.find('POST /v1/database/{name}/lock')
+    const unlock = walk.find('POST /v1/database/{name}/unlock')
+    // Each policy, then a weaker one (a policy can only be strengthened).
+    const policies: Array<[string, Record<string, unknown>, Record<string, unknown>]> = [
+      ['a delay', { unlock: { delay: 600 } }, { unlock: { delay: 1 } }],
+      ['three approvals', { unlock: { approvals: 3 } }, { unlock: { approvals: 2 } }],
+      ['never', { unlock: 'never', ttl: 3600 }, { ttl: 60 }]
+    ]
+    for (const [what, policy, weaker] of policies) {
+      const name = await walk.fresh()
+      await walk.send(lock, `lock with ${what}`, { name, body: policy })
+      await walk.send(lock, `lock again, weaker than ${what}`, { name, body: weaker })
+      await walk.send(unlock, `unlock a lock with ${what}`, { name, body: {} })
+      await walk.send(unlock, `unlock a lock with ${what}, by the admin key`, { name, caller: ADMIN, body: { holder: '*' } })
+    }
+  })
+
   await t.test('headers over the server\'s limit', async () => {
     await demo.app.listen({ host: '127.0.0.1', port: 0 })
     const { port } = demo.app.server.address() as AddressInfo

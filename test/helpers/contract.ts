@@ -45,11 +45,12 @@ export function operationsOf (document: { paths: Record<string, Record<string, R
   return operations
 }
 
-/** The `code` values a response schema lists (its `code` enum), if any. */
+/** The `code` values a response schema lists (its `code` enum) when every body carries one. */
 function documentedCodes (response: Response): string[] {
-  const properties = response.content?.['application/json']?.schema.properties as Record<string, Schema> | undefined
-  const codes = properties?.code?.enum
-  return Array.isArray(codes) ? codes.map(String) : []
+  const schema = response.content?.['application/json']?.schema
+  const codes = (schema?.properties as Record<string, Schema> | undefined)?.code?.enum
+  const required = Array.isArray(schema?.required) && schema.required.includes('code')
+  return required && Array.isArray(codes) ? codes.map(String) : []
 }
 
 export class ContractChecker {
