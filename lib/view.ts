@@ -27,6 +27,15 @@ const DELETE_REFUSAL: Refusal = Object.freeze({ lock: 'delete' })
 /** One destructive operation in an in-flight count; writes count 1 each below it. */
 const DESTRUCTIVE = 2 ** 26
 
+/**
+ * The poll slows to this (ms) once no lock has changed for QUIET_AFTER ms: every wake-up of an
+ * idle process costs CPU (most of it the wake-up itself), and an unlock elsewhere still reaches
+ * this process within half the 100 ms bound. A slower pollInterval is kept as it is; a short
+ * maxStaleness shortens it, so that polls alone keep the view fresh.
+ */
+const QUIET_POLL_INTERVAL = 50
+const QUIET_AFTER = 1000
+
 export interface LockViewOptions {
   store: LockStore
   /** The store's streaming load, if it has one (a million locks without a million records). */
@@ -130,6 +139,9 @@ export class LockView {
   private reportWanted = false
   private running: Promise<void> | null = null
   private timer: NodeJS.Timeout | null = null
+  private timerDelay = 0
+  /** performance.now() when this view last applied a change to the locks (its own or another process's). */
+  private changedAt = -Infinity
   private stopped = false
   private failing = false
   /** The last read of the store failed: read it again, whatever hasChanged says. */
@@ -143,13 +155,31 @@ export class LockView {
     // was not waited for by its locker, so the second run reads it before we serve.
     await this.refresh(true)
     await this.refresh(true)
-    this.timer = setInterval(() => { this.tick() }, this.options.pollInterval)
+    this.schedulePoll()
+  }
+
+  /** The next poll: at pollInterval while locks change, at the quiet interval after a quiet second. */
+  private schedulePoll (): void {
+    if (this.stopped) return
+    const { pollInterval, maxStaleness } = this.options
+    const quiet = performance.now() - this.changedAt > QUIET_AFTER
+    const delay = quiet ? Math.max(pollInterval, Math.min(QUIET_POLL_INTERVAL, maxStaleness / 4)) : pollInterval
+    if (this.timer !== null && delay === this.timerDelay) {
+      this.timer.refresh()
+      return
+    }
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timerDelay = delay
+    this.timer = setTimeout(() => {
+      this.tick()
+      this.schedulePoll()
+    }, delay)
     this.timer.unref()
   }
 
   async stop (): Promise<void> {
     this.stopped = true
-    if (this.timer !== null) clearInterval(this.timer)
+    if (this.timer !== null) clearTimeout(this.timer)
     this.timer = null
     if (this.running !== null) await this.running.catch(() => {})
   }
@@ -292,6 +322,7 @@ export class LockView {
       const changes = this.appliedVersion === 0 ? null : await store.changesSince(this.appliedVersion, this.options.now())
       if (changes === null) {
         this.appliedVersion = await this.loadEverything()
+        this.changedAt = performance.now()
       } else if (changes.version !== this.appliedVersion) {
         let namespacesChanged = false
         for (const database of changes.databases) {
@@ -308,6 +339,7 @@ export class LockView {
         // Namespace locks are few: rebuilt whole, so several databases may share a namespace.
         if (namespacesChanged) this.namespaces = namespaceTable(this.namespaceLocks)
         this.appliedVersion = changes.version
+        this.changedAt = performance.now()
       }
       this.readFailed = false
     }
