@@ -6,6 +6,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { DrainTarget, LockMode, LockStore } from '../types/index.js'
 import { isWithin } from './names.js'
 import { liftsAt } from './store/rows.js'
+import { NameSet } from './name-set.js'
 import type { VisitLive } from './store/capabilities.js'
 
 /** What a guarded route does to a database: destroy it (delete, reset) or change it. */
@@ -81,6 +82,17 @@ class LockTable {
   }
 }
 
+/**
+ * A lock on one database id: a delete lock that never lifts goes to `permanentDeletes` (the
+ * bulk of a large store, kept without a string per name), any other to `exact`.
+ */
+function applyExact (
+  permanentDeletes: NameSet, exact: LockTable, database: string, mode: LockMode, expiresAt: number | null, reason: string | null
+): void {
+  if (mode === 'delete' && expiresAt === null) permanentDeletes.add(database)
+  else exact.apply(database, mode, expiresAt, reason)
+}
+
 /** A `children` lock as the view keeps it until the namespace table is rebuilt. */
 interface NamespaceLock {
   namespace: string
@@ -121,8 +133,10 @@ export class LockView {
   readonly processId = randomBytes(8).toString('hex')
   // Replaced whole (never cleared and refilled) by a full reload, so a reload that fails half
   // way leaves the previous complete view in place.
-  /** Every live lock, by database id. */
+  /** Every live lock by database id, but for the delete locks that never lift: */
   private exact = new LockTable()
+  /** ... the databases that have one. */
+  private permanentDeletes = new NameSet()
   /** `children` locks, by the namespace they cover: empty (and free to check) while there are none. */
   private namespaces = new Map<string, InheritedLocks>()
   /** The `children` locks of each database id, to rebuild `namespaces` when one of them changes. */
@@ -195,7 +209,7 @@ export class LockView {
    * more per segment of the name.
    */
   check (database: string, kind: OperationKind, name: string = database): Refusal | null {
-    let deleteUntil = this.exact.deleteUntil.get(database)
+    let deleteUntil = this.permanentDeletes.has(database) ? Infinity : this.exact.deleteUntil.get(database)
     let writeLock = this.exact.writeLocks.get(database)
     if (this.namespaces.size !== 0) {
       for (let i = 1; i < name.length; i++) {
@@ -327,10 +341,11 @@ export class LockView {
         let namespacesChanged = false
         for (const database of changes.databases) {
           this.exact.forget(database)
+          this.permanentDeletes.delete(database)
           if (this.namespaceLocks.delete(database)) namespacesChanged = true
         }
         for (const row of changes.rows) {
-          this.exact.apply(row.database, row.mode, liftsAt(row), row.reason)
+          applyExact(this.permanentDeletes, this.exact, row.database, row.mode, liftsAt(row), row.reason)
           if (row.namespace !== null) {
             addNamespaceLock(this.namespaceLocks, row.database, { namespace: row.namespace, mode: row.mode, expiresAt: liftsAt(row), reason: row.reason })
             namespacesChanged = true
@@ -371,20 +386,24 @@ export class LockView {
   private async loadEverything (): Promise<number> {
     const { store } = this.options
     const exact = new LockTable()
+    const permanentDeletes = new NameSet()
     const namespaceLocks = new Map<string, NamespaceLock[]>()
     const apply = (database: string, mode: LockMode, expiresAt: number | null, reason: string | null, namespace: string | null): void => {
-      exact.apply(database, mode, expiresAt, reason)
+      applyExact(permanentDeletes, exact, database, mode, expiresAt, reason)
       if (namespace !== null) addNamespaceLock(namespaceLocks, database, { namespace, mode, expiresAt, reason })
     }
     let version: number
     if (this.options.visitLive !== null) {
-      version = await this.options.visitLive(this.options.now(), apply)
+      const chunks: Uint8Array[] = []
+      version = await this.options.visitLive(this.options.now(), { row: apply, permanentDeletes: (names) => { chunks.push(names) } })
+      permanentDeletes.addChunks(chunks)
     } else {
       const snapshot = await store.snapshot(this.options.now())
       for (const row of snapshot.rows) apply(row.database, row.mode, liftsAt(row), row.reason, row.namespace)
       version = snapshot.version
     }
     this.exact = exact
+    this.permanentDeletes = permanentDeletes
     this.namespaceLocks = namespaceLocks
     this.namespaces = namespaceTable(namespaceLocks)
     return version
