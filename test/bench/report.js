@@ -14,6 +14,9 @@ const int = (value) => Number.isFinite(value) ? Math.round(value).toLocaleString
 const range = (s, format) => `${format(s.median)} (${format(s.min)}–${format(s.max)})`
 const verdict = (met) => met ? '**met**' : '**missed**'
 
+/** " (run of DATE, commit X)" for a row carried over from an earlier run (run.js --merge), else "". */
+const carried = (r) => r.carriedFrom === undefined ? '' : ` (run of ${r.carriedFrom.date.slice(0, 10)}, commit ${r.carriedFrom.commit})`
+
 /** Whether each target was met, judged on medians over rounds. */
 function judge (result) {
   switch (result.group) {
@@ -51,7 +54,7 @@ function judge (result) {
 function httpTable (http) {
   const rows = http.map((r) => {
     const j = judge(r)
-    return `| ${r.title} | \`${r.request}\` | ${range(r.bare.cpuUsPerRequest, (v) => fixed(v, 1))} | ${range(r.plugin.cpuUsPerRequest, (v) => fixed(v, 1))} | ` +
+    return `| ${r.title}${carried(r)} | \`${r.request}\` | ${range(r.bare.cpuUsPerRequest, (v) => fixed(v, 1))} | ${range(r.plugin.cpuUsPerRequest, (v) => fixed(v, 1))} | ` +
       `${range(r.ratio, (v) => fixed(v, 3))} | ${int(r.bare.rps.median)} / ${int(r.plugin.rps.median)} | ${r.status.bare} / ${r.status.plugin} | ` +
       `${j === null ? 'none' : `${j.text}: ${verdict(j.met)}`} |`
   })
@@ -76,7 +79,7 @@ function opsTable (results) {
   const rows = []
   const notes = []
   for (const r of results) {
-    const store = storeName(r)
+    const store = storeName(r) + carried(r)
     rows.push(
       line(store, FLOORS[storeOf(r)], r[storeOf(r)], null),
       line(store, 'decorator `fastify.databaseLock.lock` / `unlock`, one process, in sequence', r.decorator, r.decoratorToFloor),
@@ -99,7 +102,7 @@ function propagationTable (results) {
   const line = (store, name, part) => `| ${store} | ${name} | ${range(part.p50ms, (v) => fixed(v, 2))} | ${range(part.p99ms, (v) => fixed(v, 2))} | ${range(part.maxms, (v) => fixed(v, 2))} |`
   const rows = []
   for (const r of results) {
-    const store = storeName(r)
+    const store = storeName(r) + carried(r)
     rows.push(
       line(store, 'lock acknowledgment: `POST …/lock` to process A until its 200', r.ack),
       line(store, 'from A\'s 200 until process B refuses a DELETE (first request after the ack)', r.refused),
@@ -120,7 +123,7 @@ function propagationTable (results) {
 function startupTable (r) {
   const line = (name, part) => `| ${name} | ${range(part.processToReadyMs, int)} | ${range(part.registerToReadyMs, int)} | ${range(part.rssMiB, int)} | ${range(part.peakRssMiB, int)} | ${range(part.heapUsedMiB, int)} |`
   return [
-    `Store file with ${r.lockRows.toLocaleString('en')} locks: ${int(r.storeMiB)} MiB.`,
+    `Store file with ${r.lockRows.toLocaleString('en')} locks: ${int(r.storeMiB)} MiB.${carried(r)}`,
     '',
     '| store | process start → ready, ms | register → ready, ms | RSS at ready, MiB | peak RSS, MiB | JS heap used, MiB |',
     '|---|---|---|---|---|---|',
@@ -165,7 +168,7 @@ function profileSection (results) {
   const startup = results.find((r) => r.id === 'startup')
   if (startup !== undefined) {
     parts.push(
-      `#### Start-up with ${startup.lockRows.toLocaleString('en')} locks (\`node --cpu-prof test/bench/startup.js\`), ${int(startup.profile.busyMs)} ms busy`,
+      `#### Start-up with ${startup.lockRows.toLocaleString('en')} locks (\`node --cpu-prof test/bench/startup.js\`), ${int(startup.profile.busyMs)} ms busy${carried(startup)}`,
       '', 'Self time (where the samples landed):', '', '| ms | share | function |', '|---|---|---|', profileList(startup.profile.self),
       '', 'Inclusive time (anywhere on the stack):', '', '| ms | share | function |', '|---|---|---|', profileList(startup.profile.inclusive), ''
     )
@@ -174,7 +177,7 @@ function profileSection (results) {
   if (guard !== undefined) {
     parts.push(
       `#### Plugin server on the guarded write route (V8 profiler in test/bench/server.js while loaded), ${int(guard.requests)} requests, ${int(guard.all.busyMs)} ms busy ` +
-        `(${fixed(guard.all.busyMs * 1000 / guard.requests, 1)} µs per request, profiler included)`,
+        `(${fixed(guard.all.busyMs * 1000 / guard.requests, 1)} µs per request, profiler included)${carried(guard)}`,
       '', 'Self time, whole process (shares of busy time):', '', '| ms | share | µs/request | function |', '|---|---|---|---|', profileList(guard.all.self, guard.requests),
       '', 'Inclusive time of the plugin\'s own functions (dist/lib):', '', '| ms | share | µs/request | function |', '|---|---|---|---|', profileList(guard.plugin.inclusive, guard.requests), ''
     )
@@ -187,12 +190,12 @@ function targetsList (results) {
   for (const r of results) {
     const j = judge(r)
     if (j === null) continue
-    if (r.group === 'http') lines.push(`- ${r.title}: ratio ${fixed(r.ratio.median, 3)} (${fixed(r.ratio.min, 3)}–${fixed(r.ratio.max, 3)}); target ${j.text}: ${verdict(j.met)}`)
+    if (r.group === 'http') lines.push(`- ${r.title}${carried(r)}: ratio ${fixed(r.ratio.median, 3)} (${fixed(r.ratio.min, 3)}–${fixed(r.ratio.max, 3)}); target ${j.text}: ${verdict(j.met)}`)
     if (r.group === 'ops') {
-      lines.push(`- Durable lock + unlock, ${storeName(r)} store: decorator ${int(r.decorator.opsPerSecond.median)}/s, HTTP ${int(r.http.opsPerSecond.median)}/s ` +
+      lines.push(`- Durable lock + unlock, ${storeName(r)} store${carried(r)}: decorator ${int(r.decorator.opsPerSecond.median)}/s, HTTP ${int(r.http.opsPerSecond.median)}/s ` +
         `(${storeName(r)} floor on this disk ${int(r[storeOf(r)].opsPerSecond.median)}/s); target ${j.text}: ${verdict(j.met)}`)
     }
-    if (r.group === 'propagation') lines.push(`- Lock acknowledgment with 2 processes, ${storeName(r)} store: p50 ${fixed(r.ack.p50ms.median, 1)} ms, p99 ${fixed(r.ack.p99ms.median, 1)} ms; ${r.letThroughAfterAck} let through; target ${j.text}: ${verdict(j.met)}`)
+    if (r.group === 'propagation') lines.push(`- Lock acknowledgment with 2 processes, ${storeName(r)} store${carried(r)}: p50 ${fixed(r.ack.p50ms.median, 1)} ms, p99 ${fixed(r.ack.p99ms.median, 1)} ms; ${r.letThroughAfterAck} let through; target ${j.text}: ${verdict(j.met)}`)
     if (r.group === 'idle') lines.push(`- Idle process with the plugin: ${fixed(r.plugin.median, 3)} % of a core (${fixed(r.plugin.min, 3)}–${fixed(r.plugin.max, 3)}; bare ${fixed(r.bare.median, 3)} %); target ${j.text}: ${verdict(j.met)}`)
     if (r.group === 'held-write-lock') {
       lines.push(`- Store write lock held ${r.heldSeconds} s by another connection: event-loop delay p99 ${fixed(r.eventLoopDelayMs.p99.median, 1)} ms (max ${fixed(r.eventLoopDelayMs.max.median, 1)}); target ${j.text}: ${verdict(j.met)}`)
@@ -213,6 +216,17 @@ function postgresLine (p) {
     `${s.fsync === 'on' && s.synchronous_commit === 'on' ? ' (PostgreSQL\'s defaults: every acknowledged commit is on disk)' : ' (**not durable**: an experiment, not for publishing)'}; data on the same disk as the SQLite stores.`
 }
 
+/** Which rows this run did not measure (run.js --merge), by the run they come from. */
+function carriedLines (results) {
+  const byRun = new Map()
+  for (const r of results) {
+    if (r.carriedFrom === undefined) continue
+    const key = `${r.carriedFrom.date}, commit ${r.carriedFrom.commit}`
+    byRun.set(key, [...(byRun.get(key) ?? []), r.id])
+  }
+  return [...byRun].map(([run, ids]) => `- Not measured in this run, carried over from the run of ${run} and marked so below: ${ids.map((id) => `\`${id}\``).join(', ')}.`)
+}
+
 function generated (meta, results) {
   const m = meta.machine
   const http = results.filter((r) => r.group === 'http')
@@ -228,6 +242,7 @@ function generated (meta, results) {
     `- Date: ${meta.date}; \`${meta.command}\`, ${meta.rounds} rounds of ${meta.secondsPerRound} s per comparison, ${fixed(meta.durationSeconds, 0)} s in all.`,
     `- Code measured: commit ${meta.commit ?? 'unknown'}${meta.uncommittedLibChanges ? ' with uncommitted changes in lib/ or types/' : meta.uncommittedLibChanges === false ? ', lib/ and types/ as committed' : ''}.`,
     `- Load average (1, 5, 15 min) at start: ${meta.loadAtStart.join(', ')}; at end: ${meta.loadAtEnd.join(', ')}. Per-round 1-minute load is in benchmarks.json.`,
+    ...carriedLines(results),
     `- Machine: ${m.cores} cores, ${m.cpuModel}, ${fixed(m.memoryGiB, 0)} GiB; Node ${m.node}; Linux ${m.kernel}; Fastify ${m.fastify}; load generator ${m.loadGenerator}; ` +
       `processes ${m.pinned ? 'pinned with taskset (servers on one core, load generators on the other, swapped every round)' : 'not pinned'}; lock stores on ${m.dataDirFs}.`,
     ...(meta.postgres === undefined ? [] : [postgresLine(meta.postgres)]),

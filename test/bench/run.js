@@ -6,7 +6,7 @@
 //
 //   node test/bench/run.js [--rounds=5] [--seconds=5] [--only=guarded-0,ops]
 //                          [--load=wrk|autocannon] [--million=1000000] [--out=DIR]
-//                          [--dist=path/to/dist/lib/index.js] [--pg-fsync=on|off]
+//                          [--dist=path/to/dist/lib/index.js] [--pg-fsync=on|off] [--merge=FILE]
 //
 // The scenarios ending in -pg put the lock store in one embedded PostgreSQL
 // (test/bench/postgres.js), started once after the SQLite scenarios and stopped at
@@ -16,7 +16,7 @@
 // A full run (no --only) writes docs/benchmarks.json, docs/benchmarks.svg and the
 // generated part of docs/benchmarks.md; other runs write to --out (default: print only).
 const { cpus, release, totalmem, tmpdir } = require('node:os')
-const { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } = require('node:fs')
+const { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } = require('node:fs')
 const { execFileSync } = require('node:child_process')
 const { join, resolve } = require('node:path')
 
@@ -44,7 +44,7 @@ const SCENARIOS = [
 const POSTGRES_SCENARIOS = ['guarded-pg', 'ops-pg', 'propagation-pg']
 
 function parseArgs (argv) {
-  const options = { rounds: 5, seconds: 5, only: null, load: null, million: 1_000_000, out: null, pgFsync: true }
+  const options = { rounds: 5, seconds: 5, only: null, load: null, million: 1_000_000, out: null, pgFsync: true, merge: null }
   for (const arg of argv) {
     const [key, value] = arg.replace(/^--/, '').split('=')
     if (key === 'rounds' || key === 'seconds' || key === 'million') {
@@ -57,11 +57,13 @@ function parseArgs (argv) {
       options.load = value
     } else if (key === 'out') {
       options.out = value
+    } else if (key === 'merge') {
+      options.merge = value
     } else if (key === 'pg-fsync') {
       if (value !== 'on' && value !== 'off') throw new Error('--pg-fsync must be "on" or "off"')
       options.pgFsync = value === 'on'
     } else if (key === 'help') {
-      process.stdout.write('node test/bench/run.js [--rounds=5] [--seconds=5] [--only=id,...] [--load=wrk|autocannon] [--million=N] [--out=DIR] [--dist=FILE] [--pg-fsync=on|off]\n' +
+      process.stdout.write('node test/bench/run.js [--rounds=5] [--seconds=5] [--only=id,...] [--load=wrk|autocannon] [--million=N] [--out=DIR] [--dist=FILE] [--pg-fsync=on|off] [--merge=FILE]\n' +
         `scenarios: ${SCENARIOS.join(' ')}\n`)
       process.exit(0)
     } else if (key !== 'dist') { // --dist was read above, before the helpers load
@@ -748,6 +750,26 @@ function revision () {
   }
 }
 
+/**
+ * --merge=FILE (a benchmarks.json): the scenarios this run did not measure are carried over
+ * from FILE, each marked with the run it comes from, so that a partial run can publish a
+ * complete report that says which rows are older.
+ */
+function carryOver (file, meta, results) {
+  const previous = JSON.parse(readFileSync(file, 'utf8'))
+  const measured = new Set(results.map((r) => r.id))
+  const from = { date: previous.meta.date, commit: previous.meta.commit, command: previous.meta.command }
+  const carried = []
+  for (const scenario of previous.scenarios) {
+    if (measured.has(scenario.id)) continue
+    const { verdict, ...result } = scenario
+    results.push({ ...result, carriedFrom: scenario.carriedFrom ?? from })
+    carried.push(scenario.id)
+  }
+  if (meta.postgres === undefined && previous.meta.postgres !== undefined && carried.some((id) => id.endsWith('-pg'))) meta.postgres = previous.meta.postgres
+  if (carried.length > 0) log(`carried over from ${file} (${from.date}, commit ${from.commit}): ${carried.join(' ')}`)
+}
+
 const started = performance.now()
 function log (line) {
   process.stdout.write(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`)
@@ -805,6 +827,7 @@ async function main () {
   }
   meta.loadAtEnd = loadAverage()
   meta.durationSeconds = (performance.now() - started) / 1000
+  if (options.merge !== null) carryOver(options.merge, meta, results)
   const full = options.only === null
   const out = options.out ?? (full ? join(ROOT, 'docs') : null)
   if (out === null) {
