@@ -234,6 +234,13 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
         leave()
         throw err
       }
+      // A native promise is returned as it is, the count ended beside Fastify's own reaction:
+      // one promise fewer per request. Another thenable is adopted once (calling `then` twice
+      // could run a lazy one, a query builder, twice).
+      if (result instanceof Promise) {
+        result.then(leave, leave)
+        return result
+      }
       if (isThenable(result)) {
         return Promise.resolve(result).then((value) => { leave(); return value }, (err: unknown) => { leave(); throw err })
       }

@@ -124,3 +124,24 @@ t.test('bad plugin options fail at register time with a clear message', async (t
     await t.rejects(async () => { await app.register(databaseLock, { ...hostOptions(t), ...override } as never).ready() }, { message }, String(message))
   }
 })
+
+t.test('a guarded handler returning a thenable that is not a promise: its then is called once, its value answered', async (t) => {
+  const app = newHost(t)
+  await app.register(databaseLock, hostOptions(t, { drainTimeout: 200 }))
+  let thenCalls = 0
+  // A lazy thenable, as query builders are: each call of then would run the work again.
+  app.delete('/db/:name', async () => ({ ok: true }))
+  app.post('/db/:name', (_request, _reply) => ({
+    then (resolve: (value: unknown) => void) {
+      thenCalls++
+      resolve({ written: true })
+    }
+  }))
+  await app.ready()
+  const res = await app.inject({ method: 'POST', url: '/db/prod', headers: STRANGER })
+  t.equal(res.statusCode, 200)
+  t.same(res.json(), { written: true })
+  t.equal(thenCalls, 1, 'then called once')
+  const status = await app.databaseLock.lock('prod', { mode: 'write' })
+  t.equal(status.locked, true, 'and the write was no longer counted in flight')
+})
