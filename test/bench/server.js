@@ -10,6 +10,7 @@
 // BENCH_MODE=rate-limit: bare plus @fastify/rate-limit (a limit never reached), a guard
 // of the same kind from the Fastify ecosystem, for comparison.
 // BENCH_SETTLE=0: serve as a fresh process (see settle() below); any other value settles.
+// BENCH_EMPTY_TIMER=MS: also run an empty setInterval every MS ms (the idle row's floor for a poll).
 // BENCH_CPU_PROFILE=FILE: profiles from listening until SIGTERM, into FILE.
 // Prints "listening on URL" once it accepts requests. Run with --expose-gc (run.js does).
 const { writeFileSync } = require('node:fs')
@@ -122,6 +123,8 @@ async function main () {
 
   // A write the host marks as not the plugin's business: the plugin must cost nothing here.
   app.post('/v1/database/:name/rows', { config: { databaseLock: false } }, async () => ({ ok: true }))
+
+  if (process.env.BENCH_EMPTY_TIMER) setInterval(() => {}, Number(process.env.BENCH_EMPTY_TIMER))
 
   const address = await app.listen({ host: '127.0.0.1', port: 0 })
   if (process.env.BENCH_SETTLE !== '0') await settle()
