@@ -44,6 +44,7 @@ export class AuditLog {
   private readonly pending = new Map<string, PendingBlocked>()
   private dropped = 0
   private timer: NodeJS.Timeout | null = null
+  private stopped = false
   private flushing: Promise<void> = Promise.resolve()
 
   constructor (
@@ -60,9 +61,15 @@ export class AuditLog {
     return this.wanted && this.events !== null
   }
 
-  start (): void {
-    if (!this.enabled) return
-    this.timer = setInterval(() => { this.flush(false).catch(() => {}) }, FLUSH_INTERVAL)
+  /** Flushes every FLUSH_INTERVAL while refusals are pending, and only then: an idle process has no audit timer to wake it. */
+  private scheduleFlush (): void {
+    if (this.timer !== null || this.stopped) return
+    this.timer = setTimeout(() => {
+      this.flush(false).catch(() => {}).finally(() => {
+        this.timer = null
+        if (this.pending.size > 0) this.scheduleFlush()
+      })
+    }, FLUSH_INTERVAL)
     this.timer.unref()
   }
 
@@ -133,6 +140,7 @@ export class AuditLog {
     }
     const at = this.now()
     this.pending.set(key, { event: { type: 'blocked', database, mode, holder: null, reason, ...origin, at, count: 1 }, windowEnds: Date.now() + BLOCKED_WINDOW })
+    this.scheduleFlush()
   }
 
   /** Writes refusal windows that have closed (all of them when `everything`). */
@@ -176,7 +184,8 @@ export class AuditLog {
   }
 
   async stop (): Promise<void> {
-    if (this.timer !== null) clearInterval(this.timer)
+    this.stopped = true
+    if (this.timer !== null) clearTimeout(this.timer)
     this.timer = null
     await this.flush(true)
   }

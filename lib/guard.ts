@@ -90,6 +90,8 @@ function asError (err: unknown): Error {
 
 export function installGuard (fastify: FastifyInstance, options: ResolvedOptions, view: LockView, audit: AuditLog, store: LockStore): void {
   const { param, prefix } = options
+  /** The request whose guard passed it and is calling done(), for as long as that call runs. */
+  let passing: FastifyRequest | null = null
   fastify.decorateRequest(kGuardedDatabase, null)
 
   /** Who locked it and why: read from the store, for the callers allowed to know (a refusal is rare). */
@@ -177,7 +179,15 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
       // The common case costs two Map lookups: a fresh view and no lock on this database.
       if (view.isFresh() && view.check(target.id, kind, target.name) === null) {
         request[kGuardedDatabase] = target
-        return done()
+        // Fastify starts the handler inside done() when no hook follows: checked and counted
+        // in one synchronous step, it needs no second check (see trackHandler).
+        passing = request
+        try {
+          done()
+        } finally {
+          passing = null
+        }
+        return
       }
       slowPath(request, name, target, routeClass, kind).then((answer) => {
         // Sent: the hook chain stops here, so done is not called.
@@ -206,8 +216,9 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
   }
 
   /**
-   * Counts the operation as in flight while its handler runs, after checking once more: a lock
-   * applied between the guard and the handler stops it here (no I/O, the same Map lookups).
+   * Counts the operation as in flight while its handler runs, after checking once more unless
+   * the guard's check ran in the same synchronous step: a lock applied between the guard and
+   * the handler (a hook after the guard that waits) stops it here (no I/O, the same Map lookups).
    * An aborted request whose handler still runs stays counted: a lock waits for the delete,
    * not for the client.
    */
@@ -218,7 +229,8 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
       if (target === null) return handler.call(this, request, reply)
       const database = target.id
       const name = target.name ?? database
-      const refusal = view.check(database, kind, name)
+      // Still inside the guard's done(): nothing ran since its check, so no lock can have arrived.
+      const refusal = passing === request ? null : view.check(database, kind, name)
       if (refusal !== null) {
         return refusalAnswer(request, nameParam(request.params, param) || database, target, routeClass, refusal).then((answer) => {
           if (answer instanceof Error) throw answer
@@ -233,6 +245,13 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
       } catch (err) {
         leave()
         throw err
+      }
+      // A native promise is returned as it is, the count ended beside Fastify's own reaction:
+      // one promise fewer per request. Another thenable is adopted once (calling `then` twice
+      // could run a lazy one, a query builder, twice).
+      if (result instanceof Promise) {
+        result.then(leave, leave)
+        return result
       }
       if (isThenable(result)) {
         return Promise.resolve(result).then((value) => { leave(); return value }, (err: unknown) => { leave(); throw err })

@@ -52,7 +52,6 @@ async function databaseLockPlugin (fastify: FastifyInstance, rawOptions: Databas
     throw err
   }
   const audit = new AuditLog(capabilities.events, fastify.log, options.now, options.audit, options.onLockEvent)
-  audit.start()
   const service = new LockService(options, store, view, fastify.log, audit)
 
   if (!fastify.hasDecorator('auth')) await fastify.register(fastifyAuth)

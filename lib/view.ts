@@ -6,6 +6,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { DrainTarget, LockMode, LockStore } from '../types/index.js'
 import { isWithin } from './names.js'
 import { liftsAt } from './store/rows.js'
+import { NameSet } from './name-set.js'
 import type { VisitLive } from './store/capabilities.js'
 
 /** What a guarded route does to a database: destroy it (delete, reset) or change it. */
@@ -26,6 +27,15 @@ const DELETE_REFUSAL: Refusal = Object.freeze({ lock: 'delete' })
 
 /** One destructive operation in an in-flight count; writes count 1 each below it. */
 const DESTRUCTIVE = 2 ** 26
+
+/**
+ * The poll slows to this (ms) once no lock has changed for QUIET_AFTER ms: every wake-up of an
+ * idle process costs CPU (most of it the wake-up itself), and an unlock elsewhere still reaches
+ * this process within half the 100 ms bound. A slower pollInterval is kept as it is; a short
+ * maxStaleness shortens it, so that polls alone keep the view fresh.
+ */
+const QUIET_POLL_INTERVAL = 50
+const QUIET_AFTER = 1000
 
 export interface LockViewOptions {
   store: LockStore
@@ -72,6 +82,17 @@ class LockTable {
   }
 }
 
+/**
+ * A lock on one database id: a delete lock that never lifts goes to `permanentDeletes` (the
+ * bulk of a large store, kept without a string per name), any other to `exact`.
+ */
+function applyExact (
+  permanentDeletes: NameSet, exact: LockTable, database: string, mode: LockMode, expiresAt: number | null, reason: string | null
+): void {
+  if (mode === 'delete' && expiresAt === null) permanentDeletes.add(database)
+  else exact.apply(database, mode, expiresAt, reason)
+}
+
 /** A `children` lock as the view keeps it until the namespace table is rebuilt. */
 interface NamespaceLock {
   namespace: string
@@ -112,8 +133,10 @@ export class LockView {
   readonly processId = randomBytes(8).toString('hex')
   // Replaced whole (never cleared and refilled) by a full reload, so a reload that fails half
   // way leaves the previous complete view in place.
-  /** Every live lock, by database id. */
+  /** Every live lock by database id, but for the delete locks that never lift: */
   private exact = new LockTable()
+  /** ... the databases that have one. */
+  private permanentDeletes = new NameSet()
   /** `children` locks, by the namespace they cover: empty (and free to check) while there are none. */
   private namespaces = new Map<string, InheritedLocks>()
   /** The `children` locks of each database id, to rebuild `namespaces` when one of them changes. */
@@ -130,6 +153,9 @@ export class LockView {
   private reportWanted = false
   private running: Promise<void> | null = null
   private timer: NodeJS.Timeout | null = null
+  private timerDelay = 0
+  /** performance.now() when this view last applied a change to the locks (its own or another process's). */
+  private changedAt = -Infinity
   private stopped = false
   private failing = false
   /** The last read of the store failed: read it again, whatever hasChanged says. */
@@ -143,13 +169,31 @@ export class LockView {
     // was not waited for by its locker, so the second run reads it before we serve.
     await this.refresh(true)
     await this.refresh(true)
-    this.timer = setInterval(() => { this.tick() }, this.options.pollInterval)
+    this.schedulePoll()
+  }
+
+  /** The next poll: at pollInterval while locks change, at the quiet interval after a quiet second. */
+  private schedulePoll (): void {
+    if (this.stopped) return
+    const { pollInterval, maxStaleness } = this.options
+    const quiet = performance.now() - this.changedAt > QUIET_AFTER
+    const delay = quiet ? Math.max(pollInterval, Math.min(QUIET_POLL_INTERVAL, maxStaleness / 4)) : pollInterval
+    if (this.timer !== null && delay === this.timerDelay) {
+      this.timer.refresh()
+      return
+    }
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timerDelay = delay
+    this.timer = setTimeout(() => {
+      this.tick()
+      this.schedulePoll()
+    }, delay)
     this.timer.unref()
   }
 
   async stop (): Promise<void> {
     this.stopped = true
-    if (this.timer !== null) clearInterval(this.timer)
+    if (this.timer !== null) clearTimeout(this.timer)
     this.timer = null
     if (this.running !== null) await this.running.catch(() => {})
   }
@@ -165,7 +209,7 @@ export class LockView {
    * more per segment of the name.
    */
   check (database: string, kind: OperationKind, name: string = database): Refusal | null {
-    let deleteUntil = this.exact.deleteUntil.get(database)
+    let deleteUntil = this.permanentDeletes.has(database) ? Infinity : this.exact.deleteUntil.get(database)
     let writeLock = this.exact.writeLocks.get(database)
     if (this.namespaces.size !== 0) {
       for (let i = 1; i < name.length; i++) {
@@ -292,14 +336,16 @@ export class LockView {
       const changes = this.appliedVersion === 0 ? null : await store.changesSince(this.appliedVersion, this.options.now())
       if (changes === null) {
         this.appliedVersion = await this.loadEverything()
+        this.changedAt = performance.now()
       } else if (changes.version !== this.appliedVersion) {
         let namespacesChanged = false
         for (const database of changes.databases) {
           this.exact.forget(database)
+          this.permanentDeletes.delete(database)
           if (this.namespaceLocks.delete(database)) namespacesChanged = true
         }
         for (const row of changes.rows) {
-          this.exact.apply(row.database, row.mode, liftsAt(row), row.reason)
+          applyExact(this.permanentDeletes, this.exact, row.database, row.mode, liftsAt(row), row.reason)
           if (row.namespace !== null) {
             addNamespaceLock(this.namespaceLocks, row.database, { namespace: row.namespace, mode: row.mode, expiresAt: liftsAt(row), reason: row.reason })
             namespacesChanged = true
@@ -308,6 +354,7 @@ export class LockView {
         // Namespace locks are few: rebuilt whole, so several databases may share a namespace.
         if (namespacesChanged) this.namespaces = namespaceTable(this.namespaceLocks)
         this.appliedVersion = changes.version
+        this.changedAt = performance.now()
       }
       this.readFailed = false
     }
@@ -339,20 +386,24 @@ export class LockView {
   private async loadEverything (): Promise<number> {
     const { store } = this.options
     const exact = new LockTable()
+    const permanentDeletes = new NameSet()
     const namespaceLocks = new Map<string, NamespaceLock[]>()
     const apply = (database: string, mode: LockMode, expiresAt: number | null, reason: string | null, namespace: string | null): void => {
-      exact.apply(database, mode, expiresAt, reason)
+      applyExact(permanentDeletes, exact, database, mode, expiresAt, reason)
       if (namespace !== null) addNamespaceLock(namespaceLocks, database, { namespace, mode, expiresAt, reason })
     }
     let version: number
     if (this.options.visitLive !== null) {
-      version = await this.options.visitLive(this.options.now(), apply)
+      const chunks: Uint8Array[] = []
+      version = await this.options.visitLive(this.options.now(), { row: apply, permanentDeletes: (names) => { chunks.push(names) } })
+      permanentDeletes.addChunks(chunks)
     } else {
       const snapshot = await store.snapshot(this.options.now())
       for (const row of snapshot.rows) apply(row.database, row.mode, liftsAt(row), row.reason, row.namespace)
       version = snapshot.version
     }
     this.exact = exact
+    this.permanentDeletes = permanentDeletes
     this.namespaceLocks = namespaceLocks
     this.namespaces = namespaceTable(namespaceLocks)
     return version

@@ -91,6 +91,29 @@ t.test('in-flight tracking ends when the guard or a later hook refuses, so nothi
   t.equal(status.locked, true, 'no operation is left counted as in flight')
 })
 
+t.test('a lock taken while a hook after the guard holds a write back stops that write before its handler', async (t) => {
+  const app = newHost(t)
+  await app.register(databaseLock, hostOptions(t))
+  let release = (): void => {}
+  const held = new Promise<void>((resolve) => { release = resolve })
+  let waiting = false
+  // A preHandler placed after the guard (an onRoute hook registered after the plugin) that waits.
+  app.addHook('onRoute', (route) => {
+    const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]
+    route.preHandler = [...existing, async () => { waiting = true; await held }]
+  })
+  let ran = 0
+  app.post('/db/:name', async () => { ran++; return { ok: true } })
+  await app.ready()
+  const pending = app.inject({ method: 'POST', url: '/db/prod', headers: { 'x-user': 'bob' } })
+  await until(() => waiting)
+  // The write passed the guard but has not started: it is not in flight, so the lock is granted.
+  await app.databaseLock.lock('prod', { mode: 'write' })
+  release()
+  t.equal((await pending).statusCode, 503, 'refused when it reaches its handler')
+  t.equal(ran, 0, 'the handler never ran after the lock was acknowledged')
+})
+
 t.test('the request path makes no store call', async (t) => {
   const real = new SqliteLockStore({ path: `${tempDir(t)}/locks.db` })
   const calls: string[] = []

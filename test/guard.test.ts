@@ -124,3 +124,48 @@ t.test('bad plugin options fail at register time with a clear message', async (t
     await t.rejects(async () => { await app.register(databaseLock, { ...hostOptions(t), ...override } as never).ready() }, { message }, String(message))
   }
 })
+
+t.test('a guarded handler returning a thenable that is not a promise: its then is called once, its value answered', async (t) => {
+  const app = newHost(t)
+  await app.register(databaseLock, hostOptions(t, { drainTimeout: 200 }))
+  let thenCalls = 0
+  // A lazy thenable, as query builders are: each call of then would run the work again.
+  app.delete('/db/:name', async () => ({ ok: true }))
+  app.post('/db/:name', (_request, _reply) => ({
+    then (resolve: (value: unknown) => void) {
+      thenCalls++
+      resolve({ written: true })
+    }
+  }))
+  await app.ready()
+  const res = await app.inject({ method: 'POST', url: '/db/prod', headers: STRANGER })
+  t.equal(res.statusCode, 200)
+  t.same(res.json(), { written: true })
+  t.equal(thenCalls, 1, 'then called once')
+  const status = await app.databaseLock.lock('prod', { mode: 'write' })
+  t.equal(status.locked, true, 'and the write was no longer counted in flight')
+})
+
+t.test('a route the plugin does not guard gets nothing from it: no hook, no wrapper, no schema, no global hook', async (t) => {
+  const handler = async () => ({ ok: true })
+  const routes = async (withPlugin: boolean) => {
+    const app = newHost(t)
+    if (withPlugin) await app.register(databaseLock, hostOptions(t))
+    const seen: Array<{ url: string, handler: unknown, preHandler: unknown, schema: unknown }> = []
+    app.addHook('onRoute', (route) => { seen.push({ url: route.url, handler: route.handler, preHandler: route.preHandler, schema: route.schema }) })
+    app.post('/db/:name/rows', { config: { databaseLock: false } }, handler)
+    app.get('/db/:name', handler)
+    await app.ready()
+    const printed = app.printRoutes({ includeHooks: true, commonPrefix: false }).split('\n')
+    // The host's routes and their hooks, from the first of them on (the lock routes come first).
+    return { printed: printed.slice(printed.findIndex((line) => line.includes('/db/'))), seen }
+  }
+  const bare = await routes(false)
+  const plugin = await routes(true)
+  t.same(plugin.printed, bare.printed, 'the same routes with the same hooks (the lock routes aside)')
+  for (const route of plugin.seen.filter((r) => r.url.startsWith('/db/'))) {
+    t.equal(route.handler, handler, `${route.url}: the handler is the host's own`)
+    t.equal(route.preHandler, undefined, `${route.url}: no preHandler`)
+    t.equal(route.schema, undefined, `${route.url}: no schema`)
+  }
+})

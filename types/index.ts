@@ -273,7 +273,17 @@ export interface LockStore {
    * Optional, for large stores: visits every live lock without building an array of
    * records (a million locks load in a fraction of the memory). Returns the version read.
    */
-  visitLive?(now: number, visit: (database: string, mode: LockMode, expiresAt: number | null, reason: string | null, namespace: string | null) => void): Promise<number>
+  visitLive?(
+    now: number,
+    visit: (database: string, mode: LockMode, expiresAt: number | null, reason: string | null, namespace: string | null) => void,
+    /**
+     * When given, the store may hand over the names of permanent delete locks (no expiry, no
+     * pending unlock, no `children`) in bulk instead, '\n'-separated UTF-8 (a name holding a
+     * '\n' goes to `visit`): the bulk of a large store, loaded without a string per name. A
+     * store that ignores it visits them too.
+     */
+    permanentDeletes?: (names: Uint8Array) => void
+  ): Promise<number>
   /** Cheap: has anything been written since the last call? */
   hasChanged(): Promise<boolean>
   /** Lock changes after `version`, or null when they are no longer kept (take a snapshot). */

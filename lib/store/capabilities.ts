@@ -9,7 +9,17 @@ export interface EventsCapability {
   prune (before: number): Promise<number>
 }
 
-export type VisitLive = (now: number, visit: (database: string, mode: LockMode, expiresAt: number | null, reason: string | null, namespace: string | null) => void) => Promise<number>
+/** Where a full load puts every live lock. */
+export interface LiveLockSink {
+  row (database: string, mode: LockMode, expiresAt: number | null, reason: string | null, namespace: string | null): void
+  /**
+   * Names of permanent delete locks (no expiry, no pending unlock, not a namespace lock),
+   * '\n'-separated UTF-8, from a store that hands them over in bulk.
+   */
+  permanentDeletes (names: Uint8Array): void
+}
+
+export type VisitLive = (now: number, sink: LiveLockSink) => Promise<number>
 
 export interface StoreCapabilities {
   /** Streams every live lock without building records (large stores); null: use `snapshot`. */
@@ -21,7 +31,7 @@ export interface StoreCapabilities {
 export function capabilitiesOf (store: LockStore): StoreCapabilities {
   const { appendEvents, listEvents, pruneEvents, visitLive } = store
   return {
-    visitLive: visitLive === undefined ? null : visitLive.bind(store),
+    visitLive: visitLive === undefined ? null : (now, sink) => visitLive.call(store, now, sink.row, sink.permanentDeletes),
     events: appendEvents === undefined || listEvents === undefined || pruneEvents === undefined
       ? null
       : { append: appendEvents.bind(store), list: listEvents.bind(store), prune: pruneEvents.bind(store) }

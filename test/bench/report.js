@@ -14,6 +14,9 @@ const int = (value) => Number.isFinite(value) ? Math.round(value).toLocaleString
 const range = (s, format) => `${format(s.median)} (${format(s.min)}–${format(s.max)})`
 const verdict = (met) => met ? '**met**' : '**missed**'
 
+/** " (run of DATE, commit X)" for a row carried over from an earlier run (run.js --merge), else "". */
+const carried = (r) => r.carriedFrom === undefined ? '' : ` (run of ${r.carriedFrom.date.slice(0, 10)}, commit ${r.carriedFrom.commit})`
+
 /** Whether each target was met, judged on medians over rounds. */
 function judge (result) {
   switch (result.group) {
@@ -39,6 +42,10 @@ function judge (result) {
         rssMet: result.million.rssMiB.median < result.target.rssMiB,
         text: `ready < ${result.target.processToReadyMs} ms and RSS < ${result.target.rssMiB} MiB`
       }
+    case 'idle':
+      return { met: result.plugin.median <= result.target.maxPercent, text: `≤ ${result.target.maxPercent} % of a core` }
+    case 'held-write-lock':
+      return { met: result.eventLoopDelayMs.p99.median <= result.target.eventLoopDelayP99Ms, text: `event-loop delay p99 ≤ ${result.target.eventLoopDelayP99Ms} ms` }
     default:
       return null
   }
@@ -47,12 +54,12 @@ function judge (result) {
 function httpTable (http) {
   const rows = http.map((r) => {
     const j = judge(r)
-    return `| ${r.title} | \`${r.request}\` | ${range(r.bare.cpuUsPerRequest, (v) => fixed(v, 1))} | ${range(r.plugin.cpuUsPerRequest, (v) => fixed(v, 1))} | ` +
+    return `| ${r.title}${carried(r)} | \`${r.request}\` | ${range(r.bare.cpuUsPerRequest, (v) => fixed(v, 1))} | ${range(r.plugin.cpuUsPerRequest, (v) => fixed(v, 1))} | ` +
       `${range(r.ratio, (v) => fixed(v, 3))} | ${int(r.bare.rps.median)} / ${int(r.plugin.rps.median)} | ${r.status.bare} / ${r.status.plugin} | ` +
       `${j === null ? 'none' : `${j.text}: ${verdict(j.met)}`} |`
   })
   return [
-    '| scenario | request | bare µs CPU/req | plugin µs CPU/req | ratio bare ÷ plugin | req/s bare / plugin (both servers on one core) | status bare / plugin | target |',
+    '| scenario | request | bare µs CPU/req | compared µs CPU/req | ratio bare ÷ compared | req/s bare / compared (both servers on one core) | status bare / compared | target |',
     '|---|---|---|---|---|---|---|---|',
     ...rows
   ].join('\n')
@@ -72,7 +79,7 @@ function opsTable (results) {
   const rows = []
   const notes = []
   for (const r of results) {
-    const store = storeName(r)
+    const store = storeName(r) + carried(r)
     rows.push(
       line(store, FLOORS[storeOf(r)], r[storeOf(r)], null),
       line(store, 'decorator `fastify.databaseLock.lock` / `unlock`, one process, in sequence', r.decorator, r.decoratorToFloor),
@@ -95,7 +102,7 @@ function propagationTable (results) {
   const line = (store, name, part) => `| ${store} | ${name} | ${range(part.p50ms, (v) => fixed(v, 2))} | ${range(part.p99ms, (v) => fixed(v, 2))} | ${range(part.maxms, (v) => fixed(v, 2))} |`
   const rows = []
   for (const r of results) {
-    const store = storeName(r)
+    const store = storeName(r) + carried(r)
     rows.push(
       line(store, 'lock acknowledgment: `POST …/lock` to process A until its 200', r.ack),
       line(store, 'from A\'s 200 until process B refuses a DELETE (first request after the ack)', r.refused),
@@ -116,12 +123,40 @@ function propagationTable (results) {
 function startupTable (r) {
   const line = (name, part) => `| ${name} | ${range(part.processToReadyMs, int)} | ${range(part.registerToReadyMs, int)} | ${range(part.rssMiB, int)} | ${range(part.peakRssMiB, int)} | ${range(part.heapUsedMiB, int)} |`
   return [
-    `Store file with ${r.lockRows.toLocaleString('en')} locks: ${int(r.storeMiB)} MiB.`,
+    `Store file with ${r.lockRows.toLocaleString('en')} locks: ${int(r.storeMiB)} MiB.${carried(r)}`,
     '',
     '| store | process start → ready, ms | register → ready, ms | RSS at ready, MiB | peak RSS, MiB | JS heap used, MiB |',
     '|---|---|---|---|---|---|',
     line('empty', r.empty),
     line(`${r.lockRows.toLocaleString('en')} locks`, r.million)
+  ].join('\n')
+}
+
+function idleTable (r) {
+  return [
+    `CPU time of each process over ${r.rounds.length} quiet windows of ${r.windowSeconds} s (per-thread schedstat), as % of one core; median (min–max).`,
+    '',
+    '| process | % of a core |',
+    '|---|---|',
+    `| bare Fastify, same routes | ${range(r.bare, (v) => fixed(v, 3))} |`,
+    ...(r.timer === undefined ? [] : [`| bare Fastify with an empty \`setInterval\` every 50 ms (the cost of waking up alone, at the plugin's quiet poll rate) | ${range(r.timer, (v) => fixed(v, 3))} |`]),
+    `| with the plugin (SQLite store, default options) | ${range(r.plugin, (v) => fixed(v, 3))} |`
+  ].join('\n')
+}
+
+function heldWriteLockTable (r) {
+  const line = (name, part) => `| ${name} | ${range(part.p50, (v) => fixed(v, 1))} | ${range(part.p99, (v) => fixed(v, 1))} | ${range(part.max, (v) => fixed(v, 1))} |`
+  return [
+    `test/bench/held-write-lock.js, ${r.rounds.length} runs: a child process holds \`BEGIN IMMEDIATE\` on the store for ${r.heldSeconds} s while the plugin's process serves ` +
+      'an unrelated GET and a guarded POST every 20 ms and one lock request waits. Medians over runs (min–max) of each run\'s figure; event-loop delay sampled every 10 ms.',
+    '',
+    '| measure | p50 ms | p99 ms | max ms |',
+    '|---|---|---|---|',
+    line('event-loop delay', r.eventLoopDelayMs),
+    line('unrelated GET, round trip', r.unrelatedGetMs),
+    '',
+    `The lock request answered ${r.lockRequestStatus.join(' or ')} after ${range(r.lockRequestMs, int)} ms; guarded POSTs by status, per run: ` +
+      `${r.guardedWrites.map((g) => Object.entries(g).map(([status, n]) => `${n}× ${status}`).join(', ')).join('; ')}.`
   ].join('\n')
 }
 
@@ -134,7 +169,7 @@ function profileSection (results) {
   const startup = results.find((r) => r.id === 'startup')
   if (startup !== undefined) {
     parts.push(
-      `#### Start-up with ${startup.lockRows.toLocaleString('en')} locks (\`node --cpu-prof test/bench/startup.js\`), ${int(startup.profile.busyMs)} ms busy`,
+      `#### Start-up with ${startup.lockRows.toLocaleString('en')} locks (\`node --cpu-prof test/bench/startup.js\`), ${int(startup.profile.busyMs)} ms busy${carried(startup)}`,
       '', 'Self time (where the samples landed):', '', '| ms | share | function |', '|---|---|---|', profileList(startup.profile.self),
       '', 'Inclusive time (anywhere on the stack):', '', '| ms | share | function |', '|---|---|---|', profileList(startup.profile.inclusive), ''
     )
@@ -143,7 +178,7 @@ function profileSection (results) {
   if (guard !== undefined) {
     parts.push(
       `#### Plugin server on the guarded write route (V8 profiler in test/bench/server.js while loaded), ${int(guard.requests)} requests, ${int(guard.all.busyMs)} ms busy ` +
-        `(${fixed(guard.all.busyMs * 1000 / guard.requests, 1)} µs per request, profiler included)`,
+        `(${fixed(guard.all.busyMs * 1000 / guard.requests, 1)} µs per request, profiler included)${carried(guard)}`,
       '', 'Self time, whole process (shares of busy time):', '', '| ms | share | µs/request | function |', '|---|---|---|---|', profileList(guard.all.self, guard.requests),
       '', 'Inclusive time of the plugin\'s own functions (dist/lib):', '', '| ms | share | µs/request | function |', '|---|---|---|---|', profileList(guard.plugin.inclusive, guard.requests), ''
     )
@@ -156,12 +191,16 @@ function targetsList (results) {
   for (const r of results) {
     const j = judge(r)
     if (j === null) continue
-    if (r.group === 'http') lines.push(`- ${r.title}: ratio ${fixed(r.ratio.median, 3)} (${fixed(r.ratio.min, 3)}–${fixed(r.ratio.max, 3)}); target ${j.text}: ${verdict(j.met)}`)
+    if (r.group === 'http') lines.push(`- ${r.title}${carried(r)}: ratio ${fixed(r.ratio.median, 3)} (${fixed(r.ratio.min, 3)}–${fixed(r.ratio.max, 3)}); target ${j.text}: ${verdict(j.met)}`)
     if (r.group === 'ops') {
-      lines.push(`- Durable lock + unlock, ${storeName(r)} store: decorator ${int(r.decorator.opsPerSecond.median)}/s, HTTP ${int(r.http.opsPerSecond.median)}/s ` +
+      lines.push(`- Durable lock + unlock, ${storeName(r)} store${carried(r)}: decorator ${int(r.decorator.opsPerSecond.median)}/s, HTTP ${int(r.http.opsPerSecond.median)}/s ` +
         `(${storeName(r)} floor on this disk ${int(r[storeOf(r)].opsPerSecond.median)}/s); target ${j.text}: ${verdict(j.met)}`)
     }
-    if (r.group === 'propagation') lines.push(`- Lock acknowledgment with 2 processes, ${storeName(r)} store: p50 ${fixed(r.ack.p50ms.median, 1)} ms, p99 ${fixed(r.ack.p99ms.median, 1)} ms; ${r.letThroughAfterAck} let through; target ${j.text}: ${verdict(j.met)}`)
+    if (r.group === 'propagation') lines.push(`- Lock acknowledgment with 2 processes, ${storeName(r)} store${carried(r)}: p50 ${fixed(r.ack.p50ms.median, 1)} ms, p99 ${fixed(r.ack.p99ms.median, 1)} ms; ${r.letThroughAfterAck} let through; target ${j.text}: ${verdict(j.met)}`)
+    if (r.group === 'idle') lines.push(`- Idle process with the plugin: ${fixed(r.plugin.median, 3)} % of a core (${fixed(r.plugin.min, 3)}–${fixed(r.plugin.max, 3)}; bare ${fixed(r.bare.median, 3)} %); target ${j.text}: ${verdict(j.met)}`)
+    if (r.group === 'held-write-lock') {
+      lines.push(`- Store write lock held ${r.heldSeconds} s by another connection: event-loop delay p99 ${fixed(r.eventLoopDelayMs.p99.median, 1)} ms (max ${fixed(r.eventLoopDelayMs.max.median, 1)}); target ${j.text}: ${verdict(j.met)}`)
+    }
     if (r.group === 'startup') {
       lines.push(`- ${r.lockRows.toLocaleString('en')} locks, start-up: ${int(r.million.processToReadyMs.median)} ms; target < ${int(r.target.processToReadyMs)} ms: ${verdict(j.startMet)}`)
       lines.push(`- ${r.lockRows.toLocaleString('en')} locks, RSS at ready: ${int(r.million.rssMiB.median)} MiB (peak ${int(r.million.peakRssMiB.median)} MiB); target < ${r.target.rssMiB} MiB: ${verdict(j.rssMet)}`)
@@ -178,12 +217,25 @@ function postgresLine (p) {
     `${s.fsync === 'on' && s.synchronous_commit === 'on' ? ' (PostgreSQL\'s defaults: every acknowledged commit is on disk)' : ' (**not durable**: an experiment, not for publishing)'}; data on the same disk as the SQLite stores.`
 }
 
+/** Which rows this run did not measure (run.js --merge), by the run they come from. */
+function carriedLines (results) {
+  const byRun = new Map()
+  for (const r of results) {
+    if (r.carriedFrom === undefined) continue
+    const key = `${r.carriedFrom.date}, commit ${r.carriedFrom.commit}`
+    byRun.set(key, [...(byRun.get(key) ?? []), r.id])
+  }
+  return [...byRun].map(([run, ids]) => `- Not measured in this run, carried over from the run of ${run} and marked so below: ${ids.map((id) => `\`${id}\``).join(', ')}.`)
+}
+
 function generated (meta, results) {
   const m = meta.machine
   const http = results.filter((r) => r.group === 'http')
   const ops = results.filter((r) => r.group === 'ops')
   const propagation = results.filter((r) => r.group === 'propagation')
   const startup = results.find((r) => r.group === 'startup')
+  const idle = results.find((r) => r.group === 'idle')
+  const held = results.find((r) => r.group === 'held-write-lock')
   const sections = [
     BEGIN,
     '## Published run',
@@ -191,6 +243,7 @@ function generated (meta, results) {
     `- Date: ${meta.date}; \`${meta.command}\`, ${meta.rounds} rounds of ${meta.secondsPerRound} s per comparison, ${fixed(meta.durationSeconds, 0)} s in all.`,
     `- Code measured: commit ${meta.commit ?? 'unknown'}${meta.uncommittedLibChanges ? ' with uncommitted changes in lib/ or types/' : meta.uncommittedLibChanges === false ? ', lib/ and types/ as committed' : ''}.`,
     `- Load average (1, 5, 15 min) at start: ${meta.loadAtStart.join(', ')}; at end: ${meta.loadAtEnd.join(', ')}. Per-round 1-minute load is in benchmarks.json.`,
+    ...carriedLines(results),
     `- Machine: ${m.cores} cores, ${m.cpuModel}, ${fixed(m.memoryGiB, 0)} GiB; Node ${m.node}; Linux ${m.kernel}; Fastify ${m.fastify}; load generator ${m.loadGenerator}; ` +
       `processes ${m.pinned ? 'pinned with taskset (servers on one core, load generators on the other, swapped every round)' : 'not pinned'}; lock stores on ${m.dataDirFs}.`,
     ...(meta.postgres === undefined ? [] : [postgresLine(meta.postgres)]),
@@ -212,6 +265,8 @@ function generated (meta, results) {
   if (ops.length > 0) sections.push('## Durable lock and unlock operations', '', opsTable(ops), '')
   if (propagation.length > 0) sections.push('## Propagation between processes', '', propagationTable(propagation), '')
   if (startup !== undefined) sections.push('## Start-up with a million locks', '', startupTable(startup), '')
+  if (idle !== undefined) sections.push('## Idle', '', idleTable(idle), '')
+  if (held !== undefined) sections.push('## While another connection holds the store\'s write lock', '', heldWriteLockTable(held), '')
   const profiles = profileSection(results)
   if (profiles !== '') sections.push('## Profiles from this run', '', profiles)
   sections.push(END)
@@ -252,7 +307,7 @@ function svg (results) {
     const max = Math.max(1.1, ...http.map((r) => r.ratio.max)) * 1.02
     const min = 0
     const x = (v) => left + (v - min) / (max - min) * plot
-    out.push(`<text x="10" y="${y}" font-weight="bold">Server CPU per request, bare Fastify ÷ with the plugin (1 = free; median, whiskers min–max)</text>`)
+    out.push(`<text x="10" y="${y}" font-weight="bold">Server CPU per request, bare Fastify ÷ the compared server (1 = free; median, whiskers min–max)</text>`)
     y += 26
     const top = y
     for (const r of http) {
@@ -269,8 +324,11 @@ function svg (results) {
       out.push(`<line x1="${x(tick)}" x2="${x(tick)}" y1="${top}" y2="${y + 4}" stroke="#333"${tick === 1 ? '' : ' stroke-opacity="0.25"'}/>`)
       out.push(`<text x="${x(tick)}" y="${y + 18}" text-anchor="middle" font-size="11">${tick}</text>`)
     }
-    out.push(`<line x1="${x(0.97)}" x2="${x(0.97)}" y1="${top}" y2="${y + 4}" stroke="#c0504d" stroke-dasharray="4 3"/>`)
-    out.push(`<text x="${x(0.97) - 3}" y="${top - 2}" text-anchor="end" font-size="11" fill="#c0504d">target 0.97</text>`)
+    const targets = [...new Set(http.map((r) => r.target?.ratio).filter((t) => t !== undefined))].sort()
+    targets.forEach((t, i) => {
+      out.push(`<line x1="${x(t)}" x2="${x(t)}" y1="${top}" y2="${y + 4}" stroke="#c0504d" stroke-dasharray="4 3"/>`)
+      out.push(`<text x="${x(t) + (i === 0 ? -3 : 3)}" y="${top - 2}" text-anchor="${i === 0 ? 'end' : 'start'}" font-size="11" fill="#c0504d">target ${t}</text>`)
+    })
     y += 44
   }
 
@@ -284,6 +342,8 @@ function svg (results) {
       versus.push({ label: `(${storeName(r)} durable commits/s ÷ 2,000)`, value: floor.opsPerSecond.median / r.target.opsPerSecond, shown: `${int(floor.opsPerSecond.median)}/s`, reference: true })
     }
     if (r.group === 'propagation') versus.push({ label: `50 ms ÷ ack p99, 2 processes${suffix}`, value: r.target.ackP99ms / r.ack.p99ms.median, shown: `${fixed(r.ack.p99ms.median, 1)} ms` })
+    if (r.group === 'idle') versus.push({ label: '0.5 % ÷ idle CPU with the plugin', value: r.target.maxPercent / r.plugin.median, shown: `${fixed(r.plugin.median, 2)} %` })
+    if (r.group === 'held-write-lock') versus.push({ label: '20 ms ÷ event-loop delay p99, write lock held', value: r.target.eventLoopDelayP99Ms / r.eventLoopDelayMs.p99.median, shown: `${fixed(r.eventLoopDelayMs.p99.median, 1)} ms` })
     if (r.group === 'startup') {
       versus.push({ label: '1 s ÷ start-up with 1M locks', value: r.target.processToReadyMs / r.million.processToReadyMs.median, shown: `${int(r.million.processToReadyMs.median)} ms` })
       versus.push({ label: '150 MiB ÷ RSS with 1M locks', value: r.target.rssMiB / r.million.rssMiB.median, shown: `${int(r.million.rssMiB.median)} MiB` })

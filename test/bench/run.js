@@ -6,7 +6,7 @@
 //
 //   node test/bench/run.js [--rounds=5] [--seconds=5] [--only=guarded-0,ops]
 //                          [--load=wrk|autocannon] [--million=1000000] [--out=DIR]
-//                          [--dist=path/to/dist/lib/index.js] [--pg-fsync=on|off]
+//                          [--dist=path/to/dist/lib/index.js] [--pg-fsync=on|off] [--merge=FILE]
 //
 // The scenarios ending in -pg put the lock store in one embedded PostgreSQL
 // (test/bench/postgres.js), started once after the SQLite scenarios and stopped at
@@ -16,7 +16,7 @@
 // A full run (no --only) writes docs/benchmarks.json, docs/benchmarks.svg and the
 // generated part of docs/benchmarks.md; other runs write to --out (default: print only).
 const { cpus, release, totalmem, tmpdir } = require('node:os')
-const { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } = require('node:fs')
+const { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } = require('node:fs')
 const { execFileSync } = require('node:child_process')
 const { join, resolve } = require('node:path')
 
@@ -26,10 +26,10 @@ const distArg = process.argv.find((arg) => arg.startsWith('--dist='))
 if (distArg !== undefined) process.env.BENCH_DIST = resolve(distArg.slice('--dist='.length))
 
 const {
-  ROOT, DIST, commandExists, cpuSeconds, cpuSecondsPrecise, loadAverage, repin, runCommand, startNode, summary
+  ROOT, DIST, commandExists, cpuSeconds, cpuSecondsPrecise, loadAverage, repin, runCommand, sleep, startNode, summary
 } = require('./helpers.js')
 const { pickGenerator, runLoad } = require('./load.js')
-const { seedLocks } = require('./seed.js')
+const { seedStore } = require('./seed.js')
 const { summarizeProfile } = require('./profile.js')
 const { writeReport } = require('./report.js')
 const { startPostgres } = require('./postgres.js')
@@ -37,13 +37,14 @@ const { startPostgres } = require('./postgres.js')
 const ADMIN_KEY = 'bench-admin-key-0123456789'
 const BENCH = __dirname
 const SCENARIOS = [
-  'calibration', 'floor-prehandler', 'guarded-0', 'unguarded', 'locked-503', 'locked-403', 'guarded-1k', 'guarded-ns10k', 'guarded-1m',
-  'ops', 'propagation', 'startup', 'guard-profile', 'guarded-pg', 'ops-pg', 'propagation-pg'
+  'calibration', 'gc-state', 'unguarded-fresh', 'floor-prehandler', 'peer-rate-limit',
+  'guarded-0', 'unguarded', 'unguarded-post', 'locked-503', 'locked-403', 'guarded-1k', 'guarded-ns10k', 'guarded-1m',
+  'ops', 'propagation', 'startup', 'idle', 'held-write-lock', 'guard-profile', 'guarded-pg', 'ops-pg', 'propagation-pg'
 ]
 const POSTGRES_SCENARIOS = ['guarded-pg', 'ops-pg', 'propagation-pg']
 
 function parseArgs (argv) {
-  const options = { rounds: 5, seconds: 5, only: null, load: null, million: 1_000_000, out: null, pgFsync: true }
+  const options = { rounds: 5, seconds: 5, only: null, load: null, million: 1_000_000, out: null, pgFsync: true, merge: null }
   for (const arg of argv) {
     const [key, value] = arg.replace(/^--/, '').split('=')
     if (key === 'rounds' || key === 'seconds' || key === 'million') {
@@ -56,11 +57,13 @@ function parseArgs (argv) {
       options.load = value
     } else if (key === 'out') {
       options.out = value
+    } else if (key === 'merge') {
+      options.merge = value
     } else if (key === 'pg-fsync') {
       if (value !== 'on' && value !== 'off') throw new Error('--pg-fsync must be "on" or "off"')
       options.pgFsync = value === 'on'
     } else if (key === 'help') {
-      process.stdout.write('node test/bench/run.js [--rounds=5] [--seconds=5] [--only=id,...] [--load=wrk|autocannon] [--million=N] [--out=DIR] [--dist=FILE] [--pg-fsync=on|off]\n' +
+      process.stdout.write('node test/bench/run.js [--rounds=5] [--seconds=5] [--only=id,...] [--load=wrk|autocannon] [--million=N] [--out=DIR] [--dist=FILE] [--pg-fsync=on|off] [--merge=FILE]\n' +
         `scenarios: ${SCENARIOS.join(' ')}\n`)
       process.exit(0)
     } else if (key !== 'dist') { // --dist was read above, before the helpers load
@@ -89,7 +92,8 @@ function placement (round, pin) {
 async function startServer (mode, { lockFile, cpu, nodeArgs = [], env = {}, role = mode } = {}) {
   const server = await startNode(join(BENCH, 'server.js'), {
     cpu,
-    nodeArgs,
+    // server.js settles every server with global.gc() before it listens.
+    nodeArgs: ['--expose-gc', ...nodeArgs],
     env: { BENCH_MODE: mode, LOCK_FILE: lockFile ?? '', LOCK_URL: '', ADMIN_KEY, ...env }
   })
   return { ...server, url: server.match[1], mode, role }
@@ -198,26 +202,42 @@ const WRITE_BODY = JSON.stringify({ value: 1 })
 
 /** A guarded write to an unlocked database: the path every guarded host route pays for. */
 function guarded (id, lockRows, title) {
-  return { id, title, lockRows, method: 'POST', path: '/v1/database/bench', body: WRITE_BODY, expect: 200, target: { ratio: 0.97 } }
+  return { id, title, lockRows, method: 'POST', path: '/v1/database/bench', body: WRITE_BODY, expect: 200, target: { ratio: 0.95 } }
 }
 
-/** Guarded and unguarded routes with 0, 1,000 and a million locks in the store; then the refusal paths. */
-async function httpScenarios (ctx, results) {
-  const { options, pin } = ctx
-  const body = WRITE_BODY
-  const stores = [
+/** A route the plugin does not guard: it must cost nothing there. */
+const UNGUARDED_TARGET = { ratio: 0.98 }
+
+/**
+ * The lock stores the guarded comparisons run on. Each entry is seeded once per run
+ * (test/bench/seed.js, by `locks` kind) and served by a fresh plugin process. A row on
+ * another kind of store (v2's namespace locks, say) is one more entry here with its own
+ * `locks` kind, plus that kind's seeder in seed.js.
+ */
+function lockStores (options) {
+  return [
     {
-      rows: 0,
+      locks: { kind: 'delete', count: 0 },
       scenarios: [
         guarded('guarded-0', 0, 'Guarded write, unlocked database, 0 lock rows'),
-        { id: 'unguarded', title: 'Unguarded route (GET), 0 lock rows', lockRows: 0, method: 'GET', path: '/v1/database/bench', expect: 200, target: { indistinguishable: true } },
+        { id: 'unguarded', title: 'Unguarded route (GET), 0 lock rows', lockRows: 0, method: 'GET', path: '/v1/database/bench', expect: 200, target: UNGUARDED_TARGET },
+        {
+          id: 'unguarded-post',
+          title: 'Unguarded route (POST with a JSON body, `databaseLock: false`), 0 lock rows',
+          lockRows: 0,
+          method: 'POST',
+          path: '/v1/database/bench/rows',
+          body: WRITE_BODY,
+          expect: 200,
+          target: UNGUARDED_TARGET
+        },
         {
           id: 'locked-503',
           title: 'Guarded write on a write-locked database (503)',
           lockRows: 2,
           method: 'POST',
           path: '/v1/database/write-locked',
-          body,
+          body: WRITE_BODY,
           expect: 503,
           lock: { database: 'write-locked', mode: 'write', ttl: 86_400 },
           target: null
@@ -234,88 +254,110 @@ async function httpScenarios (ctx, results) {
         }
       ]
     },
-    { rows: 1000, scenarios: [guarded('guarded-1k', 1000, 'Guarded write, unlocked database, 1,000 lock rows')] },
+    { locks: { kind: 'delete', count: 1000 }, scenarios: [guarded('guarded-1k', 1000, 'Guarded write, unlocked database, 1,000 lock rows')] },
     {
-      rows: 10_000,
-      children: true,
+      locks: { kind: 'namespace', count: 10_000 },
       scenarios: [{
         ...guarded('guarded-ns10k', 10_000, 'Guarded write to free/bench/eu, 10,000 namespace (children) locks on other names'),
         path: '/v1/database/free%2Fbench%2Feu'
       }]
     },
-    { rows: options.million, scenarios: [guarded('guarded-1m', options.million, `Guarded write, unlocked database, ${options.million.toLocaleString('en')} lock rows`)] }
+    {
+      locks: { kind: 'delete', count: options.million },
+      scenarios: [guarded('guarded-1m', options.million, `Guarded write, unlocked database, ${options.million.toLocaleString('en')} lock rows`)]
+    }
   ]
-  const wanted = (scenario) => options.only === null || options.only.has(scenario.id)
-  if (!wanted({ id: 'calibration' }) && !wanted({ id: 'floor-prehandler' }) && !stores.some((store) => store.scenarios.some(wanted))) return
+}
 
-  // Each comparison gets a fresh bare server, as the plugin side gets a fresh process per store.
-  const freshBare = () => startServer('bare', { cpu: placement(0, pin).server })
-  let bare = await freshBare()
-  try {
-    const calibration = {
-      id: 'calibration',
-      title: 'Calibration: bare against a second bare server',
-      lockRows: 0,
-      method: 'POST',
-      path: '/v1/database/bench',
-      body,
-      expect: 200,
-      target: { indistinguishable: true }
-    }
-    if (wanted(calibration)) {
-      // The method's own noise: two identical servers should come out at 1.
-      const twin = await startServer('bare', { cpu: placement(0, pin).server, role: 'plugin' })
-      try {
-        log(`${calibration.id}: ${calibration.title}`)
-        results.push(await compareHttp(ctx, calibration, [bare, twin]))
-      } finally {
-        await twin.stop()
-      }
-    }
-    const floor = {
-      id: 'floor-prehandler',
-      title: 'Floor: bare plus an empty async preHandler',
-      lockRows: 0,
-      method: 'POST',
-      path: '/v1/database/bench',
-      body,
-      expect: 200,
+/**
+ * Comparisons of bare Fastify against another bare-like server (no lock store): the method's
+ * noise, the floor, a peer plugin, and what a process's GC history does by itself.
+ * `other` says how to start the second server; `bare` how to start the first (default settled).
+ */
+const BARE_PAIRS = [
+  {
+    scenario: { id: 'calibration', title: 'Calibration: bare against a second bare server', target: { indistinguishable: true } },
+    other: { mode: 'bare' }
+  },
+  {
+    scenario: {
+      id: 'gc-state',
+      title: 'Bare Fastify, fresh process against one settled by idle full GCs (no plugin in either)',
+      path: '/v1/database/bench/rows',
       target: null
-    }
-    if (wanted(floor)) {
-      // What Fastify charges for any preHandler on a route, before the guard does anything.
-      await bare.stop()
-      bare = await freshBare()
-      const hooked = await startServer('hooked', { cpu: placement(0, pin).server, role: 'plugin' })
+    },
+    bare: { env: { BENCH_SETTLE: '0' } },
+    other: { mode: 'bare' }
+  },
+  {
+    scenario: {
+      id: 'unguarded-fresh',
+      title: 'Unguarded route (POST, `databaseLock: false`), neither process settled',
+      path: '/v1/database/bench/rows',
+      target: null
+    },
+    bare: { env: { BENCH_SETTLE: '0' } },
+    other: { mode: 'plugin', env: { BENCH_SETTLE: '0' }, store: true }
+  },
+  {
+    scenario: { id: 'floor-prehandler', title: 'Floor: bare plus a preHandler that awaits the async lookup', target: null },
+    other: { mode: 'hooked' }
+  },
+  {
+    scenario: { id: 'peer-rate-limit', title: 'Peer: bare plus @fastify/rate-limit (limit never reached)', target: null },
+    other: { mode: 'rate-limit' }
+  }
+]
+
+/** Guarded and unguarded routes with 0, 1,000 and a million locks in the store; then the refusal paths. */
+async function httpScenarios (ctx, results) {
+  const { options, pin } = ctx
+  const wanted = (scenario) => options.only === null || options.only.has(scenario.id)
+  const stores = lockStores(options)
+  const pairs = BARE_PAIRS.filter((pair) => wanted(pair.scenario))
+  if (pairs.length === 0 && !stores.some((store) => store.scenarios.some(wanted))) return
+  const core = placement(0, pin).server
+
+  for (const pair of pairs) {
+    const scenario = { lockRows: 0, method: 'POST', path: '/v1/database/bench', body: WRITE_BODY, expect: 200, ...pair.scenario }
+    // Each comparison gets fresh processes on both sides.
+    const bare = await startServer('bare', { cpu: core, env: pair.bare?.env })
+    try {
+      const lockFile = pair.other.store ? ctx.storeWith({ kind: 'delete', count: 0 }) : undefined
+      const other = await startServer(pair.other.mode, { cpu: core, role: 'plugin', env: pair.other.env, lockFile })
       try {
-        log(`${floor.id}: ${floor.title}`)
-        results.push(await compareHttp(ctx, floor, [bare, hooked]))
+        log(`${scenario.id}: ${scenario.title}`)
+        results.push(await compareHttp(ctx, scenario, [bare, other]))
       } finally {
-        await hooked.stop()
+        await other.stop()
       }
-    }
-    for (const store of stores) {
-      const scenarios = store.scenarios.filter(wanted)
-      if (scenarios.length === 0) continue
-      const lockFile = ctx.storeWith(store.rows, store.children === true)
+    } finally {
       await bare.stop()
-      bare = await freshBare()
-      const plugin = await startServer('plugin', { lockFile, cpu: placement(0, pin).server })
-      try {
-        for (const scenario of scenarios) {
-          if (scenario.lock !== undefined) {
-            const { database, ...lock } = scenario.lock
-            await adminPost(plugin.url, `/v1/database/${database}/lock`, { reason: 'bench', ...lock })
-          }
+    }
+  }
+
+  for (const store of stores) {
+    const scenarios = store.scenarios.filter(wanted)
+    if (scenarios.length === 0) continue
+    const lockFile = ctx.storeWith(store.locks)
+    const plugin = await startServer('plugin', { lockFile, cpu: core })
+    try {
+      for (const scenario of scenarios) {
+        if (scenario.lock !== undefined) {
+          const { database, ...lock } = scenario.lock
+          await adminPost(plugin.url, `/v1/database/${database}/lock`, { reason: 'bench', ...lock })
+        }
+        const bare = await startServer('bare', { cpu: core })
+        try {
           log(`${scenario.id}: ${scenario.title}`)
           results.push(await compareHttp(ctx, scenario, [bare, plugin]))
+        } finally {
+          await bare.stop()
         }
-      } finally {
-        await plugin.stop()
       }
+    } finally {
+      await plugin.stop()
     }
-  } finally {
-    await bare.stop()
   }
 }
 
@@ -522,7 +564,7 @@ async function startupScenario (ctx, results) {
   const { options, workDir, pin } = ctx
   if (options.only !== null && !options.only.has('startup')) return
   log(`startup: a process opening a store with ${options.million.toLocaleString('en')} locks`)
-  const files = { empty: ctx.storeWith(0), million: ctx.storeWith(options.million) }
+  const files = { empty: ctx.storeWith({ kind: 'delete', count: 0 }), million: ctx.storeWith({ kind: 'delete', count: options.million }) }
   const rounds = []
   const once = async (file, cpu, nodeArgs = []) => {
     const started = performance.now()
@@ -562,6 +604,87 @@ async function startupScenario (ctx, results) {
   })
 }
 
+/**
+ * A process with the plugin and nothing to do: its CPU time over quiet windows, beside a bare
+ * server measured over the same windows. What it spends is its timers (the view's poll, the
+ * heartbeat, housekeeping).
+ */
+async function idleScenario (ctx, results) {
+  const { options, pin } = ctx
+  if (options.only !== null && !options.only.has('idle')) return
+  const windowSeconds = 10
+  log(`idle: a plugin process, a bare one and a bare one with an empty 50 ms timer, nothing to do, ${options.rounds} windows of ${windowSeconds} s`)
+  const core = placement(0, pin).server
+  const processes = {}
+  try {
+    processes.bare = await startServer('bare', { cpu: core })
+    // The floor of any poll at the plugin's quiet rate: waking up alone, 20 times a second.
+    processes.timer = await startServer('bare', { cpu: core, env: { BENCH_EMPTY_TIMER: '50' } })
+    processes.plugin = await startServer('plugin', { lockFile: ctx.storeWith({ kind: 'delete', count: 0 }), cpu: core })
+    // Past start-up: the first heartbeats, the settling GCs, and V8's memory reducer (the full
+    // GCs it runs once a process goes quiet, about 17 s after start here).
+    await sleep(20_000)
+    const rounds = []
+    for (let round = 0; round < options.rounds; round++) {
+      const before = Object.fromEntries(Object.entries(processes).map(([name, server]) => [name, cpuSecondsPrecise(server.pid)]))
+      const started = performance.now()
+      await sleep(windowSeconds * 1000)
+      const seconds = (performance.now() - started) / 1000
+      const entry = { round, load: loadAverage()[0], seconds }
+      for (const [name, server] of Object.entries(processes)) entry[`${name}Percent`] = (cpuSecondsPrecise(server.pid) - before[name]) / seconds * 100
+      rounds.push(entry)
+      log(`  idle round ${round + 1}: plugin ${entry.pluginPercent.toFixed(3)} % of a core, bare ${entry.barePercent.toFixed(3)} %, empty timer ${entry.timerPercent.toFixed(3)} %`)
+    }
+    results.push({
+      id: 'idle',
+      group: 'idle',
+      title: 'A process with the plugin and nothing to do (SQLite store, default options)',
+      windowSeconds,
+      plugin: summary(rounds.map((r) => r.pluginPercent)),
+      bare: summary(rounds.map((r) => r.barePercent)),
+      timer: summary(rounds.map((r) => r.timerPercent)),
+      target: { maxPercent: 0.5 },
+      rounds
+    })
+  } finally {
+    await Promise.all(Object.values(processes).map((server) => server.stop()))
+  }
+}
+
+/**
+ * Another connection holds the SQLite store's write lock for 10 s (a backup tool in
+ * BEGIN IMMEDIATE): how late the event loop runs meanwhile (test/bench/held-write-lock.js).
+ */
+async function heldWriteLockScenario (ctx, results) {
+  const { options, pin } = ctx
+  if (options.only !== null && !options.only.has('held-write-lock')) return
+  const heldSeconds = 10
+  const runs = Math.min(options.rounds, 3)
+  log(`held-write-lock: another connection holds the store's write lock for ${heldSeconds} s, ${runs} runs`)
+  const rounds = []
+  for (let round = 0; round < runs; round++) {
+    const out = await runCommand(process.execPath, [join(BENCH, 'held-write-lock.js'), `--seconds=${heldSeconds}`], { cpu: placement(round, pin).server })
+    const entry = { round, load: loadAverage()[0], ...JSON.parse(out) }
+    rounds.push(entry)
+    log(`  held-write-lock round ${round + 1}: event-loop delay p99 ${entry.eventLoopDelayMs.p99} ms (max ${entry.eventLoopDelayMs.max}), ` +
+      `unrelated GET p99 ${entry.unrelatedGetMs.p99} ms, lock request ${entry.lockRequest.status} after ${entry.lockRequest.ms} ms`)
+  }
+  const pick = (part, field) => summary(rounds.map((r) => r[part][field]))
+  results.push({
+    id: 'held-write-lock',
+    group: 'held-write-lock',
+    title: `Another connection holds the SQLite write lock for ${heldSeconds} s`,
+    heldSeconds,
+    eventLoopDelayMs: { p50: pick('eventLoopDelayMs', 'p50'), p99: pick('eventLoopDelayMs', 'p99'), max: pick('eventLoopDelayMs', 'max') },
+    unrelatedGetMs: { p50: pick('unrelatedGetMs', 'p50'), p99: pick('unrelatedGetMs', 'p99'), max: pick('unrelatedGetMs', 'max') },
+    lockRequestMs: summary(rounds.map((r) => r.lockRequest.ms)),
+    lockRequestStatus: [...new Set(rounds.map((r) => r.lockRequest.status))],
+    guardedWrites: rounds.map((r) => r.guardedWrites),
+    target: { eventLoopDelayP99Ms: 20 },
+    rounds
+  })
+}
+
 /** Where a guarded request's CPU goes in the plugin server: a profile under load. */
 async function guardProfile (ctx, results) {
   const { options, workDir, pin, generator } = ctx
@@ -569,7 +692,7 @@ async function guardProfile (ctx, results) {
   log('guard-profile: the plugin server under load with --cpu-prof')
   const file = join(workDir, 'guard.cpuprofile')
   const cores = placement(0, pin)
-  const server = await startServer('plugin', { lockFile: ctx.storeWith(0), cpu: cores.server, env: { BENCH_CPU_PROFILE: file } })
+  const server = await startServer('plugin', { lockFile: ctx.storeWith({ kind: 'delete', count: 0 }), cpu: cores.server, env: { BENCH_CPU_PROFILE: file } })
   let requests
   try {
     const result = await runLoad({
@@ -623,6 +746,26 @@ function revision () {
   }
 }
 
+/**
+ * --merge=FILE (a benchmarks.json): the scenarios this run did not measure are carried over
+ * from FILE, each marked with the run it comes from, so that a partial run can publish a
+ * complete report that says which rows are older.
+ */
+function carryOver (file, meta, results) {
+  const previous = JSON.parse(readFileSync(file, 'utf8'))
+  const measured = new Set(results.map((r) => r.id))
+  const from = { date: previous.meta.date, commit: previous.meta.commit, command: previous.meta.command }
+  const carried = []
+  for (const scenario of previous.scenarios) {
+    if (measured.has(scenario.id)) continue
+    const { verdict, ...result } = scenario
+    results.push({ ...result, carriedFrom: scenario.carriedFrom ?? from })
+    carried.push(scenario.id)
+  }
+  if (meta.postgres === undefined && previous.meta.postgres !== undefined && carried.some((id) => id.endsWith('-pg'))) meta.postgres = previous.meta.postgres
+  if (carried.length > 0) log(`carried over from ${file} (${from.date}, commit ${from.commit}): ${carried.join(' ')}`)
+}
+
 const started = performance.now()
 function log (line) {
   process.stdout.write(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`)
@@ -642,14 +785,14 @@ async function main () {
     generator,
     pin,
     workDir,
-    /** A store file holding `rows` delete locks, seeded once per run and copied for each user. */
-    storeWith (rows, children = false) {
-      const key = `${rows}${children ? '-children' : ''}`
+    /** A store file holding `locks.count` locks of `locks.kind` (seed.js), seeded once per run and shared by its users. */
+    storeWith (locks) {
+      const key = `${locks.kind}-${locks.count}`
       if (!stores.has(key)) {
         const file = join(workDir, `store-${key}.db`)
         const at = performance.now()
-        if (rows > 0) seedLocks(file, rows, { children })
-        if (rows >= 100_000) log(`seeded ${rows.toLocaleString('en')} locks in ${((performance.now() - at) / 1000).toFixed(1)} s`)
+        seedStore(file, locks)
+        if (locks.count >= 100_000) log(`seeded ${locks.count.toLocaleString('en')} ${locks.kind} locks in ${((performance.now() - at) / 1000).toFixed(1)} s`)
         stores.set(key, file)
       }
       return stores.get(key)
@@ -671,6 +814,8 @@ async function main () {
     await lockOpsScenario(ctx, results)
     await propagationScenario(ctx, results)
     await startupScenario(ctx, results)
+    await idleScenario(ctx, results)
+    await heldWriteLockScenario(ctx, results)
     await guardProfile(ctx, results)
     await postgresScenarios(ctx, results, meta)
   } finally {
@@ -678,6 +823,7 @@ async function main () {
   }
   meta.loadAtEnd = loadAverage()
   meta.durationSeconds = (performance.now() - started) / 1000
+  if (options.merge !== null) carryOver(options.merge, meta, results)
   const full = options.only === null
   const out = options.out ?? (full ? join(ROOT, 'docs') : null)
   if (out === null) {

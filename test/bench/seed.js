@@ -39,4 +39,20 @@ function seedLocks (path, count, { children = false } = {}) {
   }
 }
 
-module.exports = { seedLocks }
+/**
+ * How each kind of store the bench runs on is filled: `seedStore(file, { kind, count })`.
+ * Another kind of store is one more entry here and one more entry in run.js's lockStores().
+ */
+const SEEDERS = {
+  delete: (file, count) => seedLocks(file, count),
+  namespace: (file, count) => seedLocks(file, count, { children: true })
+}
+
+function seedStore (file, { kind, count }) {
+  const seeder = SEEDERS[kind]
+  if (seeder === undefined) throw new Error(`no seeder for ${kind} locks; the kinds are ${Object.keys(SEEDERS).join(', ')}`)
+  // An empty store is created by the plugin itself when it opens the file.
+  if (count > 0) seeder(file, count)
+}
+
+module.exports = { seedLocks, seedStore, SEEDERS }

@@ -26,10 +26,15 @@ class ReloadFailingStore extends SqliteLockStore {
     return super.snapshot(now)
   }
 
-  override async visitLive (now: number, visit: (database: string, mode: LockMode, expiresAt: number | null, reason: string | null, namespace: string | null) => void): Promise<number> {
-    if (!this.failing) return super.visitLive(now, visit)
-    // Half way: some rows visited, then the read fails.
+  override async visitLive (
+    now: number,
+    visit: (database: string, mode: LockMode, expiresAt: number | null, reason: string | null, namespace: string | null) => void,
+    permanentDeletes?: (names: Uint8Array) => void
+  ): Promise<number> {
+    if (!this.failing) return super.visitLive(now, visit, permanentDeletes)
+    // Half way: some rows visited and a first batch of permanent delete locks handed over, then the read fails.
     visit('other', 'write', null, null, null)
+    permanentDeletes?.(Buffer.from('stage\nother'))
     throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' })
   }
 }

@@ -68,6 +68,11 @@ const LIVE = '(expires_at IS NULL OR expires_at > @now) AND (unlock_at IS NULL O
 const ENDED = '(expires_at IS NOT NULL AND expires_at <= @now) OR (unlock_at IS NOT NULL AND unlock_at <= @now)'
 /** When a row stops blocking: its expiry, or its scheduled unlock when that comes first. */
 const LIFTS_AT = 'CASE WHEN unlock_at IS NOT NULL AND (expires_at IS NULL OR unlock_at < expires_at) THEN unlock_at ELSE expires_at END'
+/**
+ * Delete locks that never lift (no expiry, no unlock pending), exact (no `children`), whose
+ * names can travel in a '\n'-separated list.
+ */
+const PERMANENT_DELETE = "mode = 'delete' AND expires_at IS NULL AND unlock_at IS NULL AND namespace IS NULL AND instr(database, char(10)) = 0"
 
 /** The schema version a file records (`PRAGMA user_version`). */
 function userVersion (db: Database.Database): number {
@@ -166,6 +171,13 @@ export class SqliteLockStore implements LockStore {
       // Prepared once: it runs every pollInterval in every process.
       dataVersion: db.prepare('PRAGMA data_version').pluck(),
       liveRaw: db.prepare<{ now: number }, unknown[]>(`SELECT database, mode, ${LIFTS_AT}, reason, namespace FROM locks WHERE ${LIVE}`).raw(),
+      // The permanent delete locks as bytes, names joined by '\n', a chunk at a time by row id ...
+      permanentDeleteNames: db.prepare<{ after: number }, { names: Buffer | null, last: number | null }>(
+        `SELECT CAST(group_concat(database, char(10)) AS BLOB) AS names, max(rowid) AS last FROM (SELECT rowid, database FROM locks WHERE ${PERMANENT_DELETE} ` +
+        'AND rowid > @after ORDER BY rowid LIMIT 65536)'
+      ),
+      // ... and every other live lock row by row.
+      otherLiveRaw: db.prepare<{ now: number }, unknown[]>(`SELECT database, mode, ${LIFTS_AT}, reason, namespace FROM locks WHERE ${LIVE} AND NOT (${PERMANENT_DELETE})`).raw(),
       journal: db.prepare('INSERT INTO lock_changes (database, changed_at) VALUES (?, ?)'),
       version: db.prepare<[], { version: number }>("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'lock_changes'), 0) AS version"),
       prunedThrough: db.prepare<[], { value: number }>("SELECT value FROM store_meta WHERE key = 'pruned_through'"),
@@ -414,10 +426,26 @@ export class SqliteLockStore implements LockStore {
     }))
   }
 
-  async visitLive (now: number, visit: (database: string, mode: LockMode, expiresAt: number | null, reason: string | null, namespace: string | null) => void): Promise<number> {
+  async visitLive (
+    now: number,
+    visit: (database: string, mode: LockMode, expiresAt: number | null, reason: string | null, namespace: string | null) => void,
+    permanentDeletes?: (names: Uint8Array) => void
+  ): Promise<number> {
+    const s = this.statements
     return this.read(() => {
-      // Raw rows, no record objects: a million locks load without a million objects.
-      for (const [database, mode, expiresAt, reason, namespace] of this.statements.liveRaw.iterate({ now }) as IterableIterator<[string, LockMode, number | null, string | null, string | null]>) {
+      let rows = s.liveRaw
+      if (permanentDeletes !== undefined) {
+        // The bulk of a large store in a few buffers: no string, no row per lock.
+        for (let after = 0; ;) {
+          const chunk = s.permanentDeleteNames.get({ after })
+          if (chunk === undefined || chunk.names === null || chunk.last === null) break
+          permanentDeletes(chunk.names)
+          after = chunk.last
+        }
+        rows = s.otherLiveRaw
+      }
+      // Raw rows, no record objects.
+      for (const [database, mode, expiresAt, reason, namespace] of rows.iterate({ now }) as IterableIterator<[string, LockMode, number | null, string | null, string | null]>) {
         visit(database, mode, expiresAt, reason, namespace)
       }
       return this.currentVersion()
