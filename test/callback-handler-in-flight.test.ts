@@ -2,8 +2,7 @@
 // goes out, not until it returns: a lock taken meanwhile waits for it.
 import t from 'tap'
 import { databaseLock, hostOptions, newHost } from './helpers/host.js'
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+import { until } from './helpers/wait.js'
 
 t.test('a lock waits for a callback-style DELETE until its reply is sent', async (t) => {
   const app = newHost(t)
@@ -16,7 +15,7 @@ t.test('a lock waits for a callback-style DELETE until its reply is sent', async
   })
   await app.ready()
   const deleting = app.inject({ method: 'DELETE', url: '/db/prod', headers: { 'x-user': 'alice' } })
-  while (!state.started) await sleep(5)
+  await until(() => state.started, 'the DELETE handler to start')
   await app.databaseLock.lock('prod')
   const lockedAt = Date.now()
   t.equal((await deleting).statusCode, 200, 'the delete that started first completes')

@@ -2,6 +2,7 @@
 import t from 'tap'
 import { createDatabases, fakeClock, startDemo } from './helpers/app.js'
 import { storeContent } from './helpers/store.js'
+import { until } from './helpers/wait.js'
 
 t.test('a write lock answers every guarded write with 503 and Retry-After', async (t) => {
   const clock = fakeClock()
@@ -121,7 +122,6 @@ t.test('expired locks are removed from the store in the background', async (t) =
   await demo.as('alice', 'POST', '/v1/database/stage/lock')
   t.equal(storeContent(demo.dataDir).locks.length, 2)
   clock.advance(10_000)
-  const deadline = Date.now() + 5000
-  while (storeContent(demo.dataDir).locks.length !== 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+  await until(() => storeContent(demo.dataDir).locks.length === 1, 'the expired row to be purged')
   t.match(storeContent(demo.dataDir).locks, [{ database: 'stage', mode: 'delete' }], 'only the live lock is left')
 })
