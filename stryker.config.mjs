@@ -9,8 +9,9 @@ export const targets = {
   names: ['test/names.test.ts', 'test/validation.test.ts'],
   auth: ['test/auth.test.ts', 'test/faults/refusals-tell-details-to-owner-only.test.ts'],
   guard: [
-    'test/guard.test.ts', 'test/delete-lock.test.ts', 'test/write-lock.test.ts', 'test/refusal-logging.test.ts',
-    'test/callback-handler-in-flight.test.ts', 'test/store-unavailable.test.ts'
+    'test/guard.test.ts', 'test/guard-host-routes.test.ts', 'test/each-check-on-its-own.test.ts', 'test/delete-lock.test.ts',
+    'test/write-lock.test.ts', 'test/refusal-logging.test.ts', 'test/callback-handler-in-flight.test.ts', 'test/store-unavailable.test.ts',
+    'test/consistency.test.ts', 'test/openapi.test.ts', 'test/faults/refusals-tell-details-to-owner-only.test.ts'
   ],
   view: [
     'test/consistency.test.ts', 'test/write-lock.test.ts', 'test/store-unavailable.test.ts',

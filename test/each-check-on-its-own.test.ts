@@ -3,13 +3,15 @@
 // the other in place) fails one test here.
 import t from 'tap'
 import type { RouteOptions } from 'fastify'
+import { SqliteLockStore } from '../lib/store/sqlite/sqlite-store.js'
 import { tempDir } from './helpers/app.js'
 import { databaseLock, hostOptions, newHost } from './helpers/host.js'
 import { until } from './helpers/wait.js'
 
 t.test('the handler wrapper: a lock that lands after the guard let a request through refuses it', async (t) => {
   const app = newHost(t)
-  await app.register(databaseLock, hostOptions(t))
+  // The host gives databases an id of its own (resolving the name or the id): the refusal still names the route's name.
+  await app.register(databaseLock, hostOptions(t, { resolveDatabase: (name) => name === 'prod' || name === 'db-17' ? { id: 'db-17', owner: 'alice' } : null }))
   // A preHandler added by an onRoute hook registered after the plugin (as another plugin might)
   // runs after the guard: the request has passed the guard but is not yet counted in flight.
   const gate: { release?: () => void } = {}
@@ -28,16 +30,27 @@ t.test('the handler wrapper: a lock that lands after the guard let a request thr
   gate.release?.()
   const res = await deleting
   t.equal(res.statusCode, 403, 'the DELETE is refused')
-  t.match(res.json(), { code: 'DATABASE_LOCKED', reason: 'landed late' })
+  t.match(res.json(), { code: 'DATABASE_LOCKED', reason: 'landed late', database: 'db-17', message: /POST \/v1\/database\/prod\/unlock/ })
   t.equal(deleted, false, 'its handler never ran')
 })
 
-t.test('the preHandler: a view gone stale is brought up to date before a request passes', async (t) => {
+/** A store that misses change notices (as a PostgreSQL store may, when a NOTIFY is lost): only a forced read sees changes. */
+class DeafStore extends SqliteLockStore {
+  override async hasChanged (): Promise<boolean> {
+    await super.hasChanged()
+    return false
+  }
+}
+
+t.test('the preHandler: a view gone stale is read again before a request passes', async (t) => {
   const path = `${tempDir(t)}/locks.db`
   const timing = { heartbeatInterval: 100, processTimeout: 250, maxStaleness: 50 }
-  // Its background refresh never runs within the test, as in a process whose event loop stalls.
+  // Its background refresh never runs within the test, as in a process whose event loop stalls,
+  // and its store does not report changes: the guard must read the store, not ask whether it changed.
+  const store = new DeafStore({ path })
+  t.teardown(() => store.close())
   const stalled = newHost(t)
-  await stalled.register(databaseLock, hostOptions(t, { path, ...timing, pollInterval: 600_000 }))
+  await stalled.register(databaseLock, hostOptions(t, { store, ...timing, pollInterval: 600_000 }))
   let deleted = false
   stalled.delete('/db/:name', async () => { deleted = true; return { deleted: true } })
   await stalled.ready()
