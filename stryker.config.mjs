@@ -7,7 +7,7 @@
 /** lib file → the test files run against its mutants. */
 export const targets = {
   names: ['test/names.test.ts', 'test/validation.test.ts'],
-  auth: ['test/auth.test.ts', 'test/faults/refusals-tell-details-to-owner-only.test.ts'],
+  auth: ['test/auth.test.ts', 'test/options.test.ts', 'test/faults/refusals-tell-details-to-owner-only.test.ts'],
   guard: [
     'test/guard.test.ts', 'test/guard-host-routes.test.ts', 'test/each-check-on-its-own.test.ts', 'test/delete-lock.test.ts',
     'test/write-lock.test.ts', 'test/refusal-logging.test.ts', 'test/callback-handler-in-flight.test.ts', 'test/store-unavailable.test.ts',
@@ -19,9 +19,13 @@ export const targets = {
   ],
   service: [
     'test/delete-lock.test.ts', 'test/write-lock.test.ts', 'test/list.test.ts', 'test/decorator-input.test.ts', 'test/consistency.test.ts',
-    'test/faults/rolled-back-lock-never-answers-200.test.ts', 'test/faults/store-error-with-status-code-passes-through.test.ts'
+    'test/each-check-on-its-own.test.ts', 'test/audit.test.ts', 'test/faults/rolled-back-lock-never-answers-200.test.ts',
+    'test/faults/store-error-with-status-code-passes-through.test.ts'
   ],
-  routes: ['test/validation.test.ts', 'test/auth.test.ts', 'test/list.test.ts', 'test/options.test.ts', 'test/audit.test.ts']
+  routes: [
+    'test/validation.test.ts', 'test/auth.test.ts', 'test/list.test.ts', 'test/options.test.ts', 'test/audit.test.ts',
+    'test/each-check-on-its-own.test.ts', 'test/delete-lock.test.ts', 'test/openapi.test.ts'
+  ]
 }
 
 const target = process.env.MUTATE_TARGET ?? 'names'
