@@ -14,8 +14,8 @@ export const targets = {
     'test/consistency.test.ts', 'test/openapi.test.ts', 'test/faults/refusals-tell-details-to-owner-only.test.ts'
   ],
   view: [
-    'test/consistency.test.ts', 'test/write-lock.test.ts', 'test/store-unavailable.test.ts',
-    'test/faults/failed-reload-keeps-locks.test.ts', 'test/faults/store-file-removed-fails-closed.test.ts'
+    'test/two-instances-one-store.test.ts', 'test/consistency.test.ts', 'test/each-check-on-its-own.test.ts', 'test/write-lock.test.ts',
+    'test/store-unavailable.test.ts', 'test/faults/failed-reload-keeps-locks.test.ts', 'test/faults/store-file-removed-fails-closed.test.ts'
   ],
   service: [
     'test/delete-lock.test.ts', 'test/write-lock.test.ts', 'test/list.test.ts', 'test/decorator-input.test.ts', 'test/consistency.test.ts',
