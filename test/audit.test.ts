@@ -4,6 +4,7 @@ import Database from 'better-sqlite3'
 import t from 'tap'
 import { ADMIN_KEY, createDatabases, fakeClock, startDemo, type DemoHandle } from './helpers/app.js'
 import { lockFile } from './helpers/store.js'
+import { until } from './helpers/wait.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -34,7 +35,8 @@ async function eventually<T> (read: () => Promise<T>, check: (value: T) => boole
 
 t.test('every event type is recorded with the right fields by real requests', async (t) => {
   const clock = fakeClock()
-  const demo = await startDemo(t, { deleteDelay: 300, lockOptions: { now: clock.now, drainTimeout: 50, purgeInterval: 20 } })
+  const deletesStarted: string[] = []
+  const demo = await startDemo(t, { deleteDelay: 300, onDeleteStarted: (name) => { deletesStarted.push(name) }, lockOptions: { now: clock.now, drainTimeout: 50, purgeInterval: 20 } })
   await createDatabases(demo, ['prod', 'stage'])
   const step = () => clock.advance(1000)
 
@@ -58,7 +60,7 @@ t.test('every event type is recorded with the right fields by real requests', as
 
   // conflict: a delete in flight outlives drainTimeout (50 ms)
   const deleting = demo.as('alice', 'DELETE', '/v1/database/stage')
-  await sleep(100)
+  await until(() => deletesStarted.includes('stage'), 'the DELETE to be in flight')
   t.equal((await demo.admin('POST', '/v1/database/stage/lock', { reason: 'too late' })).statusCode, 409)
   await deleting
   const stage = await eventsOf(demo, 'stage')
@@ -127,15 +129,19 @@ t.test('a flood of 10,000 refused deletes stays a bounded number of rows with co
 })
 
 t.test('events older than the retention are pruned in the background', async (t) => {
+  const DAY = 24 * 3600_000
   const clock = fakeClock()
   const demo = await startDemo(t, { lockOptions: { now: clock.now, purgeInterval: 20, auditRetentionDays: 90 } })
-  await createDatabases(demo, ['prod'])
+  await createDatabases(demo, ['prod', 'stage'])
+  // stage's event is the marker: once it is gone, a purge has run since the clock moved.
+  await demo.as('alice', 'POST', '/v1/database/stage/lock')
+  clock.advance(DAY)
   await demo.as('alice', 'POST', '/v1/database/prod/lock')
-  clock.advance(89 * 24 * 3600_000)
+  clock.advance(89 * DAY + 3600_000)
   await demo.as('alice', 'POST', '/v1/database/prod/unlock')
-  await sleep(60)
-  t.equal((await eventsOf(demo, 'prod')).length, 2, 'both kept within 90 days')
-  clock.advance(2 * 24 * 3600_000)
+  t.same(await eventually(() => eventsOf(demo, 'stage'), (events) => events.length === 0), [], 'the 90-day-and-an-hour-old event is gone')
+  t.equal((await eventsOf(demo, 'prod')).length, 2, 'the 89-day-old one and the new one are kept')
+  clock.advance(2 * DAY)
   const left = await eventually(() => eventsOf(demo, 'prod'), (events) => events.length === 1)
   t.same(left.map((event) => event.type), ['unlocked'], 'the 91-day-old event is gone')
 })

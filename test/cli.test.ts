@@ -11,6 +11,7 @@ import { run } from '../lib/cli/run.js'
 import type { LockEventPage, LockStatus } from '../types/index.js'
 import { ADMIN_KEY, tempDir } from './helpers/app.js'
 import { call, ROOT, startServerProcess } from './helpers/processes.js'
+import { until } from './helpers/wait.js'
 
 const CLI = join(ROOT, 'dist', 'lib', 'cli.js')
 
@@ -512,8 +513,8 @@ t.test('exec keeps a 1-second ttl lock alive while a 3-second command runs', asy
   let refusedWrite = false
   while (running()) {
     const now = await status('cli-ttl')
-    // An unlocked answer may have overtaken the 'finishing' line on its way here.
-    if (!now.locked) await new Promise((resolve) => setTimeout(resolve, 100))
+    // An unlocked answer may have overtaken the 'finishing' line on its way here: then that line follows.
+    if (!now.locked) await until(() => finishing, "the command's 'finishing' line", 2000)
     if (!running()) break
     samples++
     t.equal(now.locked, true, `locked at sample ${samples}`)

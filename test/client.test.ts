@@ -6,6 +6,7 @@ import t from 'tap'
 import { ClientErrorCodes, createLockClient, LockClientError, LockEventTypes, type LockClient, type WithLockPhase } from '../lib/client.js'
 import type { LockEventPage, LockStatus } from '../types/index.js'
 import { ADMIN_KEY, createDatabases, startDemo, type TapLike } from './helpers/app.js'
+import { until } from './helpers/wait.js'
 
 async function listeningDemo (t: TapLike, names: string[]) {
   const demo = await startDemo(t)
@@ -293,7 +294,8 @@ t.test('withLock reports keep-alive and release problems it cannot throw', async
   const reported: Array<[WithLockPhase, string]> = []
   const failure = new Error('fn failed')
   await t.rejects(client.withLock('prod', { mode: 'write', ttl: 1, holder: 'job-1', onError: (err, phase) => reported.push([phase, err.code]) }, async () => {
-    await new Promise((resolve) => setTimeout(resolve, 800))
+    // fn outlives the lock's keep-alive: the lost lock and the store failure are both reported.
+    await until(() => reported.length >= 2, 'two keep-alive reports')
     throw failure
   }), failure, 'the error of fn wins')
   t.same(reported, [['keepalive', 'LOCK_LAPSED'], ['keepalive', 'LOCK_STORE_UNAVAILABLE'], ['release', 'NOT_DATABASE_OWNER']])

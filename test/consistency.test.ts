@@ -5,22 +5,18 @@ import type { LockStore } from '../types/index.js'
 import { createDatabases, startDemo, tempDir } from './helpers/app.js'
 import { databaseLock, hostOptions, newHost } from './helpers/host.js'
 import { storeContent } from './helpers/store.js'
+import { until } from './helpers/wait.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Waits for something a handler does (a fixed pause can lose the race on a busy machine). */
-async function until (check: () => boolean): Promise<void> {
-  while (!check()) await sleep(5)
-}
-
 t.test('a slow DELETE in flight: lock answers after it finished, with 404', async (t) => {
-  const demo = await startDemo(t, { deleteDelay: 300 })
+  let deleteStarted = 0
+  const demo = await startDemo(t, { deleteDelay: 300, onDeleteStarted: () => { deleteStarted = Date.now() } })
   await createDatabases(demo, ['prod'])
-  const started = Date.now()
   const deleting = demo.as('alice', 'DELETE', '/v1/database/prod')
-  await sleep(100)
+  await until(() => deleteStarted > 0, 'the DELETE to be in flight')
   const lock = await demo.as('alice', 'POST', '/v1/database/prod/lock')
-  const lockTook = Date.now() - started
+  const lockTook = Date.now() - deleteStarted
   const deleted = await deleting
   t.equal(deleted.statusCode, 200, 'the delete that started first completes')
   t.equal(lock.statusCode, 404, 'the lock then finds no database')
@@ -30,10 +26,11 @@ t.test('a slow DELETE in flight: lock answers after it finished, with 404', asyn
 })
 
 t.test('a DELETE slower than drainTimeout: 409 LOCK_CONFLICT and no lock row', async (t) => {
-  const demo = await startDemo(t, { deleteDelay: 400, lockOptions: { drainTimeout: 100 } })
+  let deleteStarted = false
+  const demo = await startDemo(t, { deleteDelay: 400, lockOptions: { drainTimeout: 100 }, onDeleteStarted: () => { deleteStarted = true } })
   await createDatabases(demo, ['prod'])
   const deleting = demo.as('alice', 'DELETE', '/v1/database/prod')
-  await sleep(100)
+  await until(() => deleteStarted, 'the DELETE to be in flight')
   const lock = await demo.as('alice', 'POST', '/v1/database/prod/lock', { reason: 'too late' })
   t.equal(lock.statusCode, 409)
   t.equal(lock.json().code, 'LOCK_CONFLICT')
@@ -42,24 +39,21 @@ t.test('a DELETE slower than drainTimeout: 409 LOCK_CONFLICT and no lock row', a
   t.equal((await deleting).statusCode, 200)
 })
 
-t.test('a write in flight delays a write lock but not a delete lock', async (t) => {
+t.test('a write in flight holds up a write lock but not a delete lock', async (t) => {
   const app = newHost(t)
-  await app.register(databaseLock, hostOptions(t))
+  // A lock that waits for the write (which is held until the end) answers 409 after 200 ms.
+  await app.register(databaseLock, hostOptions(t, { drainTimeout: 200 }))
   const gate: { release?: () => void } = {}
   app.post('/db/:name/rows', async () => { await new Promise<void>((resolve) => { gate.release = resolve }); return { ok: true } })
   await app.ready()
   const writing = app.inject({ method: 'POST', url: '/db/prod/rows' })
-  await until(() => gate.release !== undefined)
-  const started = Date.now()
-  await app.databaseLock.lock('prod', { mode: 'delete' })
-  t.ok(Date.now() - started < 200, 'a delete lock does not wait for writes')
-  let writeLockDone = false
-  const writeLock = app.databaseLock.lock('prod', { mode: 'write' }).then((status) => { writeLockDone = true; return status })
-  await sleep(100)
-  t.equal(writeLockDone, false, 'the write lock waits for the write in flight')
+  await until(() => gate.release !== undefined, 'the write to be in flight')
+  t.match(await app.databaseLock.lock('prod', { mode: 'delete' }), { locked: true }, 'a delete lock does not wait for writes')
+  await t.rejects(app.databaseLock.lock('prod', { mode: 'write' }), { code: 'LOCK_CONFLICT' }, 'the write lock waited for the write in flight, in vain')
+  t.same((await app.databaseLock.status('prod')).locks.map((lock) => lock.mode), ['delete'], 'and was not taken')
   gate.release?.()
   t.equal((await writing).statusCode, 200)
-  t.equal((await writeLock).locked, true)
+  t.match(await app.databaseLock.lock('prod', { mode: 'write' }), { locked: true }, 'with the write done, the write lock is taken')
 })
 
 t.test('an aborted request whose handler still runs is waited for', async (t) => {
@@ -72,7 +66,7 @@ t.test('an aborted request whose handler still runs is waited for', async (t) =>
   const address = app.server.address() as { port: number }
   const controller = new AbortController()
   const request = fetch(`http://127.0.0.1:${address.port}/db/prod`, { method: 'DELETE', signal: controller.signal }).catch(() => 'aborted')
-  await until(() => started)
+  await until(() => started, 'the DELETE handler to start')
   controller.abort()
   t.equal(await request, 'aborted')
   await app.databaseLock.lock('prod')

@@ -3,15 +3,16 @@
 import t from 'tap'
 import { tempDir } from './helpers/app.js'
 import { call, startServerProcess } from './helpers/processes.js'
+import { until } from './helpers/wait.js'
 
 t.test('a SIGKILLed process stops holding up locks after processTimeout', async (t) => {
   const env = { DATA_DIR: tempDir(t) }
   const lockOptions = { heartbeatInterval: 200, processTimeout: 1000, maxStaleness: 500 }
   const a = await startServerProcess(t, env, { lockOptions })
-  const b = await startServerProcess(t, env, { lockOptions, deleteDelay: 60_000 })
+  const b = await startServerProcess(t, env, { lockOptions, deleteDelay: 60_000, announceDeletes: true })
   await call(`${a.url}/v1/database/prod`, 'POST', { user: 'alice' })
   const inFlight = call(`${b.url}/v1/database/prod`, 'DELETE', { user: 'alice' }).catch(() => 'connection lost')
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await until(() => b.output().includes('delete started prod'), 'the DELETE to be in flight in B')
   await b.stop('SIGKILL')
   t.equal(await inFlight, 'connection lost')
 

@@ -1,7 +1,7 @@
 // Database names: bad ones get 400 INVALID_DATABASE_NAME and change nothing.
 import Fastify from 'fastify'
 import t from 'tap'
-import { checkDatabaseName } from '../lib/names.js'
+import { checkDatabaseName, displayName, nameParam } from '../lib/names.js'
 import { createDatabases, startDemo } from './helpers/app.js'
 import { databaseLock, hostOptions } from './helpers/host.js'
 import { storeContent } from './helpers/store.js'
@@ -39,6 +39,38 @@ t.test('the name rules', async (t) => {
   }
   t.equal(INVALID.find(([label]) => label === '256 chars in all')?.[1].length, 256)
   for (const [label, name] of INVALID) t.type(checkDatabaseName(name), 'string', `invalid: ${label}`)
+})
+
+t.test('each rule has its own reason, the first broken one is given', async (t) => {
+  const lower = 'use lowercase letters, digits, "_" and "-", starting each segment with a letter or digit'
+  const cases: Array<[string, unknown, string]> = [
+    ['empty', '', 'a name is required'],
+    ['not a string', undefined, 'a name is required'],
+    ['256 chars', 'a'.repeat(256), 'names are at most 255 characters, this one has 256'],
+    // 255 is allowed: an invalid 255-char name is refused for what is wrong with it.
+    ['255 chars, uppercase', `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'D'.repeat(63)}`, lower],
+    ['empty segment after a good one', 'prod/', 'segments joined by "." or "/" must not be empty'],
+    ['empty segment between', 'a..b', 'segments joined by "." or "/" must not be empty'],
+    ['64-char segment after a good one', `prod.${'a'.repeat(64)}`, 'each segment is at most 63 characters'],
+    // 63 is allowed: a 63-char segment is not the problem of a name whose next segment is bad.
+    ['63-char segment, then uppercase', `${'a'.repeat(63)}/Prod`, lower],
+    ['uppercase', 'Prod', lower]
+  ]
+  for (const [label, name, reason] of cases) t.equal(checkDatabaseName(name), reason, label)
+})
+
+t.test('names in messages: control characters escaped, cut after 80 characters', async (t) => {
+  t.equal(displayName('a'.repeat(80)), 'a'.repeat(80), '80 characters are shown whole')
+  t.equal(displayName(`${'a'.repeat(80)}bc`), `${'a'.repeat(80)}…`, 'longer names are cut at 80')
+  t.equal(displayName('prod\n"x"'), 'prod\\n\\"x\\"', 'a newline and quotes are escaped')
+})
+
+t.test('the name parameter of a request, or "" when there is none', async (t) => {
+  t.equal(nameParam({ name: 'prod' }, 'name'), 'prod')
+  t.equal(nameParam({ db: 'prod' }, 'name'), '', 'another parameter')
+  t.equal(nameParam({ name: ['prod'] }, 'name'), '', 'not a string')
+  t.equal(nameParam(undefined, 'name'), '', 'no parameters')
+  t.equal(nameParam(null, 'name'), '', 'null parameters')
 })
 
 t.test('every bad name is refused with 400 and the store is unchanged', async (t) => {

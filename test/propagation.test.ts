@@ -1,4 +1,4 @@
-// Unlock through one process is seen by the other within 100 ms.
+// Unlock through one process is seen by the other within 100 ms, for 99 % of unlocks.
 import t from 'tap'
 import { ADMIN_KEY, tempDir } from './helpers/app.js'
 import { call, startServerProcess } from './helpers/processes.js'
@@ -25,9 +25,10 @@ t.test('unlock propagation over 100 rounds', async (t) => {
   delays.sort((x, y) => x - y)
   const [median, p99, worst] = [delays[50], delays[98], delays[delays.length - 1]]
   t.comment(`unlock seen by the other process: median ${median.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, worst ${worst.toFixed(1)} ms`)
-  // The bound is the poll interval (10 ms) plus scheduling; on a shared 2-core machine a
-  // single round can lose its time slice, so the 100 ms bound is asserted on the 99th
-  // percentile and the worst case is reported, with a sanity ceiling.
+  // Propagation takes up to one poll interval (20 ms) plus scheduling. On a loaded 2-core machine
+  // a single round can lose its time slice (the worst of 100 reached ~100 ms at load average 12),
+  // so the documented bound is the 99th percentile (docs/consistency.md), asserted as such; the
+  // worst case is reported, with a sanity ceiling.
   t.ok(median <= 50, `median ${median.toFixed(1)} ms`)
   t.ok(p99 <= 100, `p99 ${p99.toFixed(1)} ms is within 100 ms`)
   t.ok(worst <= 500, `worst ${worst.toFixed(1)} ms`)

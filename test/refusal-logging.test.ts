@@ -6,10 +6,11 @@ import t from 'tap'
 import { SqliteLockStore } from '../lib/store/sqlite/sqlite-store.js'
 import { tempDir } from './helpers/app.js'
 import { databaseLock, hostOptions } from './helpers/host.js'
+import { until } from './helpers/wait.js'
 
-interface Line { level: number, msg: string, code?: string }
+interface Line { level: number, msg: string, code?: string, database?: string, operation?: string, err?: { message: string } }
 
-async function loggedHost (t: Parameters<typeof tempDir>[0]) {
+async function loggedHost (t: Parameters<typeof tempDir>[0], failOpen = false) {
   const lines: Line[] = []
   const stream = new Writable({
     write (chunk: Buffer, _encoding, done) {
@@ -21,7 +22,7 @@ async function loggedHost (t: Parameters<typeof tempDir>[0]) {
   t.teardown(() => store.close())
   const app = Fastify({ logger: { level: 'info', stream } })
   t.teardown(() => app.close())
-  await app.register(databaseLock, hostOptions(t, { store, maxStaleness: 50, pollInterval: 10 }))
+  await app.register(databaseLock, hostOptions(t, { store, maxStaleness: 50, pollInterval: 10, failOpen }))
   app.post('/db/:name', async () => ({ written: true }))
   app.delete('/db/:name', async () => ({ deleted: true }))
   await app.ready()
@@ -40,13 +41,26 @@ t.test('write-locked 503s and delete-locked 403s are logged at info, not error',
   }
   t.equal((await app.inject({ method: 'DELETE', url: '/db/stage', headers: { 'x-user': 'bob' } })).statusCode, 403)
   t.same(lines.filter((line) => line.level >= 50), [], 'no error-level line for a refusal')
-  t.equal(lines.filter((line) => line.level === 30 && /write refused/.test(line.msg)).length, 5, 'each refused write: one info line')
+  const refusals = lines.filter((line) => line.level === 30 && /write refused/.test(line.msg))
+  t.equal(refusals.length, 5, 'each refused write: one info line')
+  t.match(refusals[0], { code: 'DATABASE_WRITE_LOCKED', database: 'prod', operation: 'write' }, 'saying which database and operation')
 })
 
 t.test('a store that cannot answer is still logged at error level', async (t) => {
   const { app, lines, store } = await loggedHost(t)
   store.db.close()
-  await new Promise((resolve) => setTimeout(resolve, 120))
+  // The first poll that fails stops the view being trusted, and says so.
+  await until(() => lines.some((line) => line.level >= 50 && /refreshing the lock view failed/.test(line.msg)), 'the failed poll')
   t.equal((await app.inject({ method: 'POST', url: '/db/prod', headers: { 'x-user': 'alice' } })).statusCode, 503)
-  t.ok(lines.some((line) => line.level >= 50 && /lock store unavailable/.test(line.msg)), 'the failure is an error')
+  const failure = lines.find((line) => /lock store unavailable/.test(line.msg))
+  t.match(failure, { level: 50, database: 'prod', err: { message: /database connection is not open/ } }, 'the failure is an error, with its database and cause')
+})
+
+t.test('failOpen: a write let through is logged as a warning', async (t) => {
+  const { app, lines, store } = await loggedHost(t, true)
+  store.db.close()
+  await until(() => lines.some((line) => line.level >= 50 && /refreshing the lock view failed/.test(line.msg)), 'the failed poll')
+  t.equal((await app.inject({ method: 'POST', url: '/db/prod', headers: { 'x-user': 'alice' } })).statusCode, 200)
+  const warning = lines.find((line) => /write let through/.test(line.msg))
+  t.match(warning, { level: 40, msg: 'database-lock: lock store unavailable; write let through (failOpen)', database: 'prod', err: { message: /database connection is not open/ } })
 })

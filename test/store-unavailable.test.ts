@@ -1,8 +1,10 @@
 // When the store cannot answer: fail closed (503), except write checks under failOpen.
+import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { SqliteLockStore } from '../lib/store/sqlite/sqlite-store.js'
 import { databaseLock, hostOptions, newHost } from './helpers/host.js'
 import { tempDir, type TapLike } from './helpers/app.js'
+import { until } from './helpers/wait.js'
 
 const ok = async () => ({ ok: true })
 
@@ -19,16 +21,18 @@ async function hostWithClosableStore (t: TapLike, failOpen: boolean) {
   return { app, store }
 }
 
-async function breakStore (store: SqliteLockStore): Promise<void> {
+/** Closes the store under the running app and waits until its view is no longer trusted. */
+async function breakStore (app: FastifyInstance, store: SqliteLockStore): Promise<void> {
   store.db.close()
-  // The view is trusted for maxStaleness (50 ms); after that every check must reach the store.
-  await new Promise((resolve) => setTimeout(resolve, 120))
+  // The first failed poll, or maxStaleness (50 ms) at the latest, ends the trust in the view; then
+  // every check must reach the store. Until then a delete of the unlocked database passes.
+  await until(async () => (await app.inject({ method: 'DELETE', url: '/db/prod' })).statusCode === 503, 'the view to be distrusted')
 }
 
 t.test('fail closed: delete, reset and write all answer 503 LOCK_STORE_UNAVAILABLE', async (t) => {
   const { app, store } = await hostWithClosableStore(t, false)
   t.equal((await app.inject({ method: 'POST', url: '/db/prod' })).statusCode, 200, 'works while the store works')
-  await breakStore(store)
+  await breakStore(app, store)
   for (const [method, url] of [['DELETE', '/db/prod'], ['POST', '/db/prod/reset'], ['POST', '/db/prod']] as const) {
     const res = await app.inject({ method, url })
     t.equal(res.statusCode, 503, `${method} ${url}`)
@@ -43,7 +47,7 @@ t.test('fail closed: delete, reset and write all answer 503 LOCK_STORE_UNAVAILAB
 
 t.test('failOpen lets write checks through; delete and reset still fail closed', async (t) => {
   const { app, store } = await hostWithClosableStore(t, true)
-  await breakStore(store)
+  await breakStore(app, store)
   t.equal((await app.inject({ method: 'POST', url: '/db/prod' })).statusCode, 200, 'write allowed')
   t.equal((await app.inject({ method: 'DELETE', url: '/db/prod' })).statusCode, 503, 'delete refused')
   t.equal((await app.inject({ method: 'POST', url: '/db/prod/reset' })).statusCode, 503, 'reset refused')

@@ -2,6 +2,7 @@
 import t from 'tap'
 import { createDatabases, fakeClock, startDemo } from './helpers/app.js'
 import { storeContent } from './helpers/store.js'
+import { until } from './helpers/wait.js'
 
 t.test('a write lock answers every guarded write with 503 and Retry-After', async (t) => {
   const clock = fakeClock()
@@ -66,7 +67,11 @@ t.test('both locks: a delete gets the 403, a write the 503; unlocking one mode k
   t.same(status.json().locks.map((lock: { mode: string }) => lock.mode), ['delete', 'write'])
   t.equal((await demo.as('alice', 'DELETE', '/v1/database/prod')).json().code, 'DATABASE_LOCKED')
   t.equal((await demo.as('alice', 'POST', '/v1/database/prod/reset')).json().code, 'DATABASE_LOCKED')
-  t.equal((await demo.as('alice', 'POST', '/v1/database/prod/rows', {})).statusCode, 503)
+  const write = await demo.as('alice', 'POST', '/v1/database/prod/rows', {})
+  t.equal(write.statusCode, 503)
+  t.match(write.json(), { reason: 'restore', message: /locked for restore;/ }, 'the 503 tells the write lock\'s reason, not the delete lock\'s')
+  const reset = await demo.as('alice', 'POST', '/v1/database/prod/reset')
+  t.match(reset.json(), { code: 'DATABASE_LOCKED', reason: 'prod' }, 'the 403 tells the delete lock\'s reason')
 
   const afterDelete = await demo.as('alice', 'POST', '/v1/database/prod/unlock')
   t.same(afterDelete.json().locks.map((lock: { mode: string }) => lock.mode), ['write'], 'unlock with no body lifts only the delete lock')
@@ -77,6 +82,17 @@ t.test('both locks: a delete gets the 403, a write the 503; unlocking one mode k
   t.same(afterWrite.json().locks.map((lock: { mode: string }) => lock.mode), ['delete'], 'unlocking write keeps delete')
   t.equal((await demo.as('alice', 'POST', '/v1/database/prod/rows', {})).statusCode, 201)
   t.equal((await demo.as('alice', 'DELETE', '/v1/database/prod')).statusCode, 403)
+})
+
+t.test('a write lock without a reason is "maintenance" to everybody', async (t) => {
+  const demo = await startDemo(t)
+  await createDatabases(demo, ['prod'])
+  await demo.as('alice', 'POST', '/v1/database/prod/lock', { mode: 'write' })
+  for (const user of ['alice', 'bob'] as const) {
+    const res = await demo.as(user, 'POST', '/v1/database/prod/rows', {})
+    t.equal(res.statusCode, 503)
+    t.match(res.json().message, /^Database "prod" is locked for maintenance;/, `${user}: the message`)
+  }
 })
 
 t.test('expiry: write locks default to 2 hours, delete locks never expire unless given a ttl', async (t) => {
@@ -124,7 +140,6 @@ t.test('expired locks are removed from the store in the background', async (t) =
   await demo.as('alice', 'POST', '/v1/database/stage/lock')
   t.equal(storeContent(demo.dataDir).locks.length, 2)
   clock.advance(10_000)
-  const deadline = Date.now() + 5000
-  while (storeContent(demo.dataDir).locks.length !== 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+  await until(() => storeContent(demo.dataDir).locks.length === 1, 'the expired row to be purged')
   t.match(storeContent(demo.dataDir).locks, [{ database: 'stage', mode: 'delete' }], 'only the live lock is left')
 })

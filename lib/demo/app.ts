@@ -21,6 +21,8 @@ export interface DemoSettings {
   lockOptions?: Record<string, unknown>
   /** Milliseconds a DELETE spends before it deletes (tests of in-flight operations). */
   deleteDelay?: number
+  /** Called as a DELETE starts its work (tests wait for it rather than sleep). */
+  onDeleteStarted?: (name: string) => void
   /** Size quota of the catalog file in SQLite pages (tests of a full disk). */
   maxCatalogPages?: number
 }
@@ -240,6 +242,7 @@ export async function buildDemoApp (settings: DemoSettings): Promise<FastifyInst
   }, async (request, reply) => {
     const database = ownerOnly(request, reply)
     if (database === null) return reply
+    settings.onDeleteStarted?.(database.name)
     if (settings.deleteDelay !== undefined) await new Promise((resolve) => setTimeout(resolve, settings.deleteDelay))
     catalog.remove(database.name)
     return { deleted: database.name }

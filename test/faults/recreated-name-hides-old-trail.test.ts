@@ -4,6 +4,7 @@
 // key reads them all.
 import t from 'tap'
 import { startDemo } from '../helpers/app.js'
+import { until } from '../helpers/wait.js'
 
 t.test('bob re-creates alice\'s deleted database and sees none of her trail', async (t) => {
   const demo = await startDemo(t)
@@ -11,11 +12,10 @@ t.test('bob re-creates alice\'s deleted database and sees none of her trail', as
   await demo.as('alice', 'POST', '/v1/database/shared/lock', { reason: 'alice: customer acme, INC-4711' })
   t.equal((await demo.as('bob', 'DELETE', '/v1/database/shared')).statusCode, 403, 'bob is refused')
   // Refusals are written in batches, off the request path: wait until bob's is in the trail.
-  for (let i = 0; i < 100; i++) {
+  await until(async () => {
     const events = (await demo.admin('GET', '/v1/database/shared/lock/events')).json().events as Array<{ type: string }>
-    if (events.some((event) => event.type === 'blocked')) break
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+    return events.some((event) => event.type === 'blocked')
+  }, "bob's refusal in the trail")
   await demo.as('alice', 'POST', '/v1/database/shared/unlock')
   t.equal((await demo.as('alice', 'DELETE', '/v1/database/shared')).statusCode, 200)
 

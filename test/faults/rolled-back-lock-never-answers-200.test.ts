@@ -7,8 +7,7 @@ import t from 'tap'
 import { SqliteLockStore } from '../../lib/store/sqlite/sqlite-store.js'
 import { tempDir } from '../helpers/app.js'
 import { databaseLock, hostOptions, newHost } from '../helpers/host.js'
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+import { until } from '../helpers/wait.js'
 
 t.test('a lock whose row was rolled back by a concurrent request answers 409, not 200 unlocked', async (t) => {
   const store = new SqliteLockStore({ path: `${tempDir(t)}/locks.db` })
@@ -20,10 +19,10 @@ t.test('a lock whose row was rolled back by a concurrent request answers 409, no
   await app.ready()
 
   const deleting = app.inject({ method: 'DELETE', url: '/db/prod' })
-  while (gate.release === undefined) await sleep(5)
+  await until(() => gate.release !== undefined, 'the DELETE to be in flight')
   const lockA = app.inject({ method: 'POST', url: '/v1/database/prod/lock', headers: { 'x-user': 'alice' }, payload: { reason: 'A' } })
   // B arrives once A's row exists, and so only refreshes it.
-  while ((await store.locksOf('prod', Date.now())).length === 0) await sleep(5)
+  await until(async () => (await store.locksOf('prod', Date.now())).length > 0, "A's lock row")
   const lockB = app.inject({ method: 'POST', url: '/v1/database/prod/lock', headers: { 'x-user': 'alice' } })
 
   const a = await lockA

@@ -18,3 +18,19 @@ export function storeContent (dataDir: string): { locks: unknown[], changes: num
     db.close()
   }
 }
+
+/** The same store, counting each method called on it by name; every call still goes through. */
+export function countingStore<S extends object> (store: S): { store: S, calls: Map<string, number>, count (method: string): number } {
+  const calls = new Map<string, number>()
+  const counted = new Proxy(store, {
+    get (target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver)
+      if (typeof value !== 'function') return value
+      return (...args: unknown[]) => {
+        calls.set(String(property), (calls.get(String(property)) ?? 0) + 1)
+        return Reflect.apply(value, target, args)
+      }
+    }
+  })
+  return { store: counted, calls, count: (method) => calls.get(method) ?? 0 }
+}
