@@ -124,8 +124,10 @@ t.test('across processes: a namespace lock waits for a delete in flight below it
   delays.sort((x, y) => x - y)
   const [median, worst] = [delays[15], delays[delays.length - 1]]
   t.comment(`namespace unlock seen by the other process: median ${median.toFixed(1)} ms, worst ${worst.toFixed(1)} ms over 30 rounds`)
+  // The 100 ms bound itself is asserted over 100 rounds in propagation.test.ts; here, that a
+  // namespace's unlock travels the same way: a typical round well inside it, none lost.
   t.ok(median <= 50, `median ${median.toFixed(1)} ms`)
-  t.ok(delays[28] <= 100, `second worst ${delays[28].toFixed(1)} ms is within 100 ms`)
+  t.ok(worst <= 500, `worst ${worst.toFixed(1)} ms`)
 })
 
 t.test('across processes: a namespace lock answers 409 when a delete below it outlasts drainTimeout, and takes nothing', async (t) => {

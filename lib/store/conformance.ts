@@ -549,6 +549,9 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     }
     const stronger = await store.acquire(input('prod', { unlock: { delay: 120, approvals: 3 }, refreshUnlock: true }))
     t.same([stronger.conflict, stronger.record.unlock], [undefined, { delay: 120, approvals: 3 }])
+    await store.acquire(input('acme', { namespace: 'acme', unlock: { delay: 60 } }))
+    t.equal((await store.acquire(input('acme', { namespace: null, refreshNamespace: true }))).conflict, 'unlock', 'narrowing a guarded namespace lock is a weakening')
+    t.equal((await store.locksOf('acme', T0))[0].namespace, 'acme', 'it still covers the names below')
     await store.acquire(input('forever', { unlock: 'never', expiresAt: T0 + 60_000 }))
     t.equal((await store.acquire(input('forever', { unlock: { delay: 2_592_000 }, refreshUnlock: true }))).conflict, 'unlock', 'never is the strongest')
 

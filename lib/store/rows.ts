@@ -45,6 +45,10 @@ export function decideAcquire (existing: LockRecord | undefined, input: AcquireI
     return { action: 'conflict', conflict: 'expiry', record: existing }
   }
   if (input.refreshUnlock && isWeaker(input.unlock, existing.unlock)) return { action: 'conflict', conflict: 'unlock', record: existing }
+  // Narrowing a namespace lock lifts it from every name below at once: under a policy, that is a weakening too.
+  if (input.refreshNamespace && existing.unlock !== null && existing.namespace !== null && input.namespace !== existing.namespace) {
+    return { action: 'conflict', conflict: 'unlock', record: existing }
+  }
   const reason = input.refreshReason ? input.reason : existing.reason
   const expiresAt = input.refreshExpiry ? input.expiresAt : existing.expiresAt
   const namespace = input.refreshNamespace ? input.namespace : existing.namespace
