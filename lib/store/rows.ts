@@ -1,5 +1,5 @@
 // Rows as both stores read and write them: lock records and audit events.
-import type { AcquireInput, LockEvent, LockEventType, LockMode, LockRecord, StoredLockEvent, UnlockPolicy } from '../../types/index.js'
+import type { AcquireInput, LockEvent, LockEventType, LockMode, LockRecord, StoredLockEvent, UnlockOutcome, UnlockPolicy } from '../../types/index.js'
 
 /**
  * What `acquire` does with the row it found (both stores decide alike): insert a new lock
@@ -101,6 +101,47 @@ export function unlockEvents (decision: UnlockDecision): Array<{ type: LockEvent
   if (decision.action === 'schedule' && decision.requested) events.push({ type: 'unlock-requested', detail: `lifts at ${new Date(decision.unlockAt).toISOString()}` })
   if (decision.action === 'release') events.push({ type: 'unlocked', detail: decision.detail })
   return events
+}
+
+/** A row's write after an unlock request: remove it, or record its unlock time and approvals. */
+export type UnlockWrite<Id> =
+  | { id: Id, action: 'delete' }
+  | { id: Id, action: 'update', unlockAt: number | null, approvals: string[] }
+
+/**
+ * What an unlock request does to a database's rows of one mode (`holder` null: every holder's),
+ * the same for both stores: the answer, the writes to make in the request's transaction, and
+ * whether every process must hear of it (a lock gone, or a new end).
+ */
+export function planUnlock<Id> (
+  rows: ReadonlyArray<{ id: Id, lock: LockRecord }>, holder: string | null, principal: string, now: number
+): { outcome: Omit<UnlockOutcome, 'version'>, writes: Array<UnlockWrite<Id>>, journal: boolean } {
+  const outcome: Omit<UnlockOutcome, 'version'> = { released: [], scheduled: [], awaiting: [], forbidden: [], events: [] }
+  const writes: Array<UnlockWrite<Id>> = []
+  let journal = false
+  for (const { id, lock } of rows) {
+    if ((holder !== null && lock.holder !== holder) || !isLive(lock, now)) continue
+    const decision = decideUnlock(lock, principal, now)
+    if (decision.action === 'forbid') {
+      outcome.forbidden.push(lock.holder)
+      continue
+    }
+    if (decision.action === 'release') {
+      writes.push({ id, action: 'delete' })
+      outcome.released.push(lock.holder)
+      journal = true
+    } else if (decision.action === 'approve') {
+      if (decision.recorded) writes.push({ id, action: 'update', unlockAt: null, approvals: decision.approvals })
+      outcome.awaiting.push({ holder: lock.holder, approvals: decision.approvals, needed: decision.needed })
+    } else {
+      if (decision.requested || decision.recorded) writes.push({ id, action: 'update', unlockAt: decision.unlockAt, approvals: decision.approvals })
+      // Every process must learn the new end of the lock: it lifts there without any I/O.
+      if (decision.requested) journal = true
+      outcome.scheduled.push({ holder: lock.holder, unlockAt: decision.unlockAt })
+    }
+    for (const event of unlockEvents(decision)) outcome.events.push({ ...event, holder: lock.holder })
+  }
+  return { outcome, writes, journal }
 }
 
 function isRecord (value: unknown): value is Record<string, unknown> {

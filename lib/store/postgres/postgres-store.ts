@@ -8,7 +8,7 @@ import type {
   StoreChanges, StoredLockEvent, UnlockOutcome
 } from '../../../types/index.js'
 import {
-  type EventRow, type LockRow, decideAcquire, decideUnlock, expiredEvent, isLive, newLockRecord, policyColumn, toLockRecord, toStoredEvent, unlockEvents
+  type EventRow, type LockRow, decideAcquire, expiredEvent, newLockRecord, planUnlock, policyColumn, toLockRecord, toStoredEvent
 } from '../rows.js'
 import { PostgresConnection, positiveOption, type PostgresLockStoreOptions, type PostgresTables } from './postgres-connection.js'
 import { POSTGRES_LATEST_VERSION, POSTGRES_MIGRATIONS } from './postgres-migrations.js'
@@ -154,43 +154,19 @@ export class PostgresLockStore implements LockStore {
 
   async requestUnlock (database: string, mode: LockMode, holder: string | null, principal: string, now: number, audit?: AuditStamp): Promise<UnlockOutcome> {
     return this.write(async (client, version) => {
-      const outcome: UnlockOutcome = { version, released: [], scheduled: [], awaiting: [], forbidden: [], events: [] }
       const found = await client.query<PostgresLockRow>(
         `SELECT * FROM ${this.t.locks} WHERE database = $1 AND mode = $2 AND ($3::text IS NULL OR holder = $3) ORDER BY holder FOR UPDATE`,
         [database, mode, holder])
-      const events: LockEvent[] = []
-      let journal = false
-      for (const row of found.rows) {
-        const lock = toLockRecord(row)
-        if (!isLive(lock, now)) continue
-        const decision = decideUnlock(lock, principal, now)
-        if (decision.action === 'forbid') {
-          outcome.forbidden.push(lock.holder)
-          continue
-        }
-        if (decision.action === 'release') {
-          await client.query(`DELETE FROM ${this.t.locks} WHERE id = $1`, [row.id])
-          outcome.released.push(lock.holder)
-          journal = true
-        } else if (decision.action === 'approve') {
-          if (decision.recorded) await client.query(`UPDATE ${this.t.locks} SET approvals = $2::jsonb WHERE id = $1`, [row.id, JSON.stringify(decision.approvals)])
-          outcome.awaiting.push({ holder: lock.holder, approvals: decision.approvals, needed: decision.needed })
-        } else {
-          if (decision.requested || decision.recorded) {
-            await client.query(`UPDATE ${this.t.locks} SET unlock_at = $2, approvals = $3::jsonb WHERE id = $1`, [row.id, decision.unlockAt, JSON.stringify(decision.approvals)])
-          }
-          // Every process must learn the new end of the lock: it lifts there without any I/O.
-          if (decision.requested) journal = true
-          outcome.scheduled.push({ holder: lock.holder, unlockAt: decision.unlockAt })
-        }
-        for (const event of unlockEvents(decision)) {
-          if (audit !== undefined) events.push({ ...audit, ...event, database, mode, holder: lock.holder, reason: null, count: 1 })
-          outcome.events.push({ ...event, holder: lock.holder })
-        }
+      const { outcome, writes, journal } = planUnlock(found.rows.map((row) => ({ id: row.id, lock: toLockRecord(row) })), holder, principal, now)
+      for (const write of writes) {
+        if (write.action === 'delete') await client.query(`DELETE FROM ${this.t.locks} WHERE id = $1`, [write.id])
+        else await client.query(`UPDATE ${this.t.locks} SET unlock_at = $2, approvals = $3::jsonb WHERE id = $1`, [write.id, write.unlockAt, JSON.stringify(write.approvals)])
       }
-      if (journal) outcome.version = await this.journal(client, [database])
-      if (this.hasEvents) await this.insertEvents(client, events)
-      return outcome
+      const current = journal ? await this.journal(client, [database]) : version
+      if (audit !== undefined && this.hasEvents) {
+        await this.insertEvents(client, outcome.events.map((event) => ({ ...audit, ...event, database, mode, reason: null, count: 1 })))
+      }
+      return { ...outcome, version: current }
     })
   }
 

@@ -8,7 +8,7 @@ import type {
 } from '../../../types/index.js'
 import { StoreTooNewError } from '../../errors.js'
 import {
-  type EventRow, type LockRow, decideAcquire, decideUnlock, expiredEvent, isLive, newLockRecord, policyColumn, toLockRecord, toStoredEvent, unlockEvents
+  type EventRow, type LockRow, decideAcquire, expiredEvent, newLockRecord, planUnlock, policyColumn, toLockRecord, toStoredEvent
 } from '../rows.js'
 import { retryWhileBusy, whenNotBusy } from './sqlite-busy.js'
 import { LockStoreError } from '../store-errors.js'
@@ -316,38 +316,15 @@ export class SqliteLockStore implements LockStore {
   async requestUnlock (database: string, mode: LockMode, holder: string | null, principal: string, now: number, audit?: AuditStamp): Promise<UnlockOutcome> {
     const s = this.statements
     return this.write((): UnlockOutcome => {
-      const outcome: UnlockOutcome = { version: 0, released: [], scheduled: [], awaiting: [], forbidden: [], events: [] }
-      let journal = false
-      for (const row of s.modeRows.all(database, mode)) {
-        if (holder !== null && row.holder !== holder) continue
-        const lock = toLockRecord(row)
-        if (!isLive(lock, now)) continue
-        const decision = decideUnlock(lock, principal, now)
-        if (decision.action === 'forbid') {
-          outcome.forbidden.push(lock.holder)
-          continue
-        }
-        if (decision.action === 'release') {
-          s.deleteRow.run(row.rowid)
-          outcome.released.push(lock.holder)
-          journal = true
-        } else if (decision.action === 'approve') {
-          if (decision.recorded) s.setUnlock.run(null, JSON.stringify(decision.approvals), row.rowid)
-          outcome.awaiting.push({ holder: lock.holder, approvals: decision.approvals, needed: decision.needed })
-        } else {
-          if (decision.requested || decision.recorded) s.setUnlock.run(decision.unlockAt, JSON.stringify(decision.approvals), row.rowid)
-          // Every process must learn the new end of the lock: it lifts there without any I/O.
-          if (decision.requested) journal = true
-          outcome.scheduled.push({ holder: lock.holder, unlockAt: decision.unlockAt })
-        }
-        for (const event of unlockEvents(decision)) {
-          this.stamp(audit, event.type, database, mode, lock.holder, null, event.detail)
-          outcome.events.push({ ...event, holder: lock.holder })
-        }
+      const rows = s.modeRows.all(database, mode).map((row) => ({ id: row.rowid, lock: toLockRecord(row) }))
+      const { outcome, writes, journal } = planUnlock(rows, holder, principal, now)
+      for (const write of writes) {
+        if (write.action === 'delete') s.deleteRow.run(write.id)
+        else s.setUnlock.run(write.unlockAt, JSON.stringify(write.approvals), write.id)
       }
+      for (const event of outcome.events) this.stamp(audit, event.type, database, mode, event.holder, null, event.detail)
       if (journal) s.journal.run(database, Date.now())
-      outcome.version = this.currentVersion()
-      return outcome
+      return { ...outcome, version: this.currentVersion() }
     })
   }
 
