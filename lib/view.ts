@@ -36,6 +36,12 @@ const DESTRUCTIVE = 2 ** 26
  */
 const QUIET_POLL_INTERVAL = 50
 const QUIET_AFTER = 1000
+/**
+ * A poll that fires this much later than due (ms) means a busy machine, whose scheduling delays
+ * add to the interval: the poll stays at pollInterval for QUIET_AFTER ms, so that the interval and
+ * the delays together stay within the 100 ms bound.
+ */
+const LATE_POLL = 10
 
 export interface LockViewOptions {
   store: LockStore
@@ -154,8 +160,12 @@ export class LockView {
   private running: Promise<void> | null = null
   private timer: NodeJS.Timeout | null = null
   private timerDelay = 0
+  /** performance.now() when the scheduled poll is due. */
+  private pollDueAt = 0
   /** performance.now() when this view last applied a change to the locks (its own or another process's). */
   private changedAt = -Infinity
+  /** performance.now() when a poll last fired LATE_POLL ms or more after it was due. */
+  private lateAt = -Infinity
   private stopped = false
   private failing = false
   /** The last read of the store failed: read it again, whatever hasChanged says. */
@@ -172,23 +182,32 @@ export class LockView {
     this.schedulePoll()
   }
 
-  /** The next poll: at pollInterval while locks change, at the quiet interval after a quiet second. */
+  /**
+   * The next poll: at pollInterval while locks change or polls fire late, at the quiet interval
+   * after a second of neither.
+   */
   private schedulePoll (): void {
     if (this.stopped) return
     const { pollInterval, maxStaleness } = this.options
-    const quiet = performance.now() - this.changedAt > QUIET_AFTER
+    const now = performance.now()
+    const quiet = now - this.changedAt > QUIET_AFTER && now - this.lateAt > QUIET_AFTER
     const delay = quiet ? Math.max(pollInterval, Math.min(QUIET_POLL_INTERVAL, maxStaleness / 4)) : pollInterval
+    this.pollDueAt = now + delay
     if (this.timer !== null && delay === this.timerDelay) {
       this.timer.refresh()
       return
     }
     if (this.timer !== null) clearTimeout(this.timer)
     this.timerDelay = delay
-    this.timer = setTimeout(() => {
-      this.tick()
-      this.schedulePoll()
-    }, delay)
+    this.timer = setTimeout(() => { this.onPoll() }, delay)
     this.timer.unref()
+  }
+
+  private onPoll (): void {
+    const now = performance.now()
+    if (now - this.pollDueAt >= LATE_POLL) this.lateAt = now
+    this.tick()
+    this.schedulePoll()
   }
 
   async stop (): Promise<void> {
