@@ -2,7 +2,7 @@
 // locks in bulk, the rest row by row). Whatever path each lock takes, it must be enforced
 // exactly as by the process that took it, and as by a store that has no bulk load at all.
 import t from 'tap'
-import { SqliteLockStore } from '../lib/store/sqlite/sqlite-store.js'
+import { NAMES_PER_CHUNK, OTHER_LIVE_LOCKS, PERMANENT_DELETE_CHUNK_END, PERMANENT_DELETE_NAMES, SqliteLockStore } from '../lib/store/sqlite/sqlite-store.js'
 import type { AcquireInput, LockStore } from '../types/index.js'
 import { tempDir } from './helpers/app.js'
 import { databaseLock, newHost } from './helpers/host.js'
@@ -130,3 +130,41 @@ for (const bulk of [true, false]) {
     t.equal(await statusOf('DELETE', 'perm'), 403, 'perm locked again')
   })
 }
+
+t.test('start-up reads the locks through the indexes of migration 5, never a scan of every row', async (t) => {
+  const store = new SqliteLockStore({ path: `${tempDir(t)}/locks.db` })
+  t.teardown(() => store.close())
+  const planOf = (sql: string) => store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all({ after: '', upto: null, now: 0 }).map((row) => String((row as { detail: unknown }).detail))
+  for (const [sql, what] of [[PERMANENT_DELETE_NAMES, 'names'], [PERMANENT_DELETE_CHUNK_END, 'where a chunk ends']]) {
+    t.match(planOf(sql).join('\n'), /^SEARCH locks USING COVERING INDEX locks_permanent_delete \(.*database>\?/, `permanent delete locks, ${what}: from their index alone`)
+  }
+  const others = planOf(OTHER_LIVE_LOCKS).join('\n')
+  t.match(others, /USING INDEX locks_not_permanent_delete/, 'the other locks: through their own index')
+  t.notMatch(others, /SCAN locks$/m, 'no scan of the table')
+})
+
+t.test('permanent delete locks load in chunks by name: the holders of the name a chunk ends with are read with it, nothing is skipped', async (t) => {
+  const path = `${tempDir(t)}/locks.db`
+  const filler = new SqliteLockStore({ path })
+  filler.db.pragma('synchronous = OFF')
+  const nameOf = (i: number) => `n${String(i).padStart(7, '0')}`
+  const insert = filler.db.prepare("INSERT INTO locks (database, mode, holder, reason, locked_by, locked_at) VALUES (?, 'delete', ?, 'test', 'ops', 0)")
+  // More rows than a chunk; the names around a chunk's last row have a second holder.
+  const end = NAMES_PER_CHUNK - 1
+  filler.db.transaction(() => {
+    for (let i = 0; i < NAMES_PER_CHUNK + 100; i++) insert.run(nameOf(i), 'ops')
+    for (let i = end - 2; i <= end + 2; i++) insert.run(nameOf(i), 'backup')
+  })()
+  await filler.close()
+
+  const store = new SqliteLockStore({ path })
+  t.teardown(() => store.close())
+  const app = newHost(t)
+  await app.register(databaseLock, { store, principal: () => 'bob', resolveDatabase: (name) => ({ id: name, owner: 'alice' }) })
+  app.delete('/db/:name', async () => ({ deleted: true }))
+  await app.ready()
+  for (const i of [0, end - 3, end - 2, end - 1, end, end + 1, end + 2, end + 3, NAMES_PER_CHUNK + 99]) {
+    t.equal((await app.inject({ method: 'DELETE', url: `/db/${nameOf(i)}` })).statusCode, 403, `${nameOf(i)} refused`)
+  }
+  t.equal((await app.inject({ method: 'DELETE', url: `/db/${nameOf(NAMES_PER_CHUNK + 100)}` })).statusCode, 200, 'a name never locked goes through')
+})

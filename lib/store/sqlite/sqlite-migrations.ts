@@ -6,6 +6,13 @@ export interface SqliteMigration {
   sql: string
 }
 
+/**
+ * Delete locks that never lift (no expiry, no unlock pending), exact (no `children`), whose
+ * names can travel in a '\n'-separated list: the condition of index locks_permanent_delete
+ * (migration 5). A query must repeat it word for word for SQLite to use that index.
+ */
+export const PERMANENT_DELETE = "mode = 'delete' AND expires_at IS NULL AND unlock_at IS NULL AND namespace IS NULL AND instr(database, char(10)) = 0"
+
 export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   {
     version: 1,
@@ -113,6 +120,17 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       CREATE INDEX locks_by_unlock ON locks (unlock_at) WHERE unlock_at IS NOT NULL;
       ALTER TABLE lock_events ADD COLUMN holder TEXT;
       ALTER TABLE lock_events ADD COLUMN detail TEXT;
+    `
+  },
+  {
+    version: 5,
+    description: 'indexes that split the live locks into permanent delete locks and the rest, so start-up reads no table scan',
+    // A million permanent delete locks load from the first index alone: it holds every column
+    // their condition names, so SQLite reads no table row. The few other rows come through the
+    // second instead of a scan of every row.
+    sql: `
+      CREATE INDEX locks_permanent_delete ON locks (mode, expires_at, unlock_at, namespace, database) WHERE ${PERMANENT_DELETE};
+      CREATE INDEX locks_not_permanent_delete ON locks (database) WHERE NOT (${PERMANENT_DELETE});
     `
   }
 ]

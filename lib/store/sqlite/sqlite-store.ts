@@ -11,8 +11,8 @@ import {
   type EventRow, type LockRow, decideAcquire, expiredEvent, newLockRecord, planUnlock, policyColumn, toLockRecord, toStoredEvent
 } from '../rows.js'
 import { retryWhileBusy, whenNotBusy } from './sqlite-busy.js'
+import { PERMANENT_DELETE, SQLITE_MIGRATIONS, type SqliteMigration } from './sqlite-migrations.js'
 import { LockStoreError } from '../store-errors.js'
-import { SQLITE_MIGRATIONS, type SqliteMigration } from './sqlite-migrations.js'
 
 export interface SqliteLockStoreOptions {
   /** File of the store; its folder is created when missing. */
@@ -68,11 +68,21 @@ const LIVE = '(expires_at IS NULL OR expires_at > @now) AND (unlock_at IS NULL O
 const ENDED = '(expires_at IS NOT NULL AND expires_at <= @now) OR (unlock_at IS NOT NULL AND unlock_at <= @now)'
 /** When a row stops blocking: its expiry, or its scheduled unlock when that comes first. */
 const LIFTS_AT = 'CASE WHEN unlock_at IS NOT NULL AND (expires_at IS NULL OR unlock_at < expires_at) THEN unlock_at ELSE expires_at END'
+
+/** Rows per chunk of permanent delete locks: a million names of 13 characters are one 14 MB buffer. */
+export const NAMES_PER_CHUNK = 2 ** 20
 /**
- * Delete locks that never lift (no expiry, no unlock pending), exact (no `children`), whose
- * names can travel in a '\n'-separated list.
+ * The permanent delete locks as bytes, names joined by '\n', from index locks_permanent_delete
+ * alone, a chunk at a time: the names after @after up to and including @upto (null: all the
+ * rest), so that every holder of a name lands in the same chunk.
  */
-const PERMANENT_DELETE = "mode = 'delete' AND expires_at IS NULL AND unlock_at IS NULL AND namespace IS NULL AND instr(database, char(10)) = 0"
+export const PERMANENT_DELETE_NAMES =
+  `SELECT CAST(group_concat(database, char(10)) AS BLOB) FROM locks WHERE ${PERMANENT_DELETE} AND database > @after AND (@upto IS NULL OR database <= @upto)`
+/** The name a chunk of PERMANENT_DELETE_NAMES ends with, or none when the rest fit in one. */
+export const PERMANENT_DELETE_CHUNK_END =
+  `SELECT database FROM locks WHERE ${PERMANENT_DELETE} AND database > @after ORDER BY database LIMIT 1 OFFSET ${NAMES_PER_CHUNK - 1}`
+/** Every other live lock, through index locks_not_permanent_delete. */
+export const OTHER_LIVE_LOCKS = `SELECT database, mode, ${LIFTS_AT}, reason, namespace FROM locks WHERE ${LIVE} AND NOT (${PERMANENT_DELETE})`
 
 /** The schema version a file records (`PRAGMA user_version`). */
 function userVersion (db: Database.Database): number {
@@ -171,13 +181,11 @@ export class SqliteLockStore implements LockStore {
       // Prepared once: it runs every pollInterval in every process.
       dataVersion: db.prepare('PRAGMA data_version').pluck(),
       liveRaw: db.prepare<{ now: number }, unknown[]>(`SELECT database, mode, ${LIFTS_AT}, reason, namespace FROM locks WHERE ${LIVE}`).raw(),
-      // The permanent delete locks as bytes, names joined by '\n', a chunk at a time by row id ...
-      permanentDeleteNames: db.prepare<{ after: number }, { names: Buffer | null, last: number | null }>(
-        `SELECT CAST(group_concat(database, char(10)) AS BLOB) AS names, max(rowid) AS last FROM (SELECT rowid, database FROM locks WHERE ${PERMANENT_DELETE} ` +
-        'AND rowid > @after ORDER BY rowid LIMIT 65536)'
-      ),
+      // Start-up reads the permanent delete locks in a few buffers ...
+      permanentDeleteNames: db.prepare<{ after: string, upto: string | null }, Buffer | null>(PERMANENT_DELETE_NAMES).pluck(),
+      permanentDeleteChunkEnd: db.prepare<{ after: string }, string>(PERMANENT_DELETE_CHUNK_END).pluck(),
       // ... and every other live lock row by row.
-      otherLiveRaw: db.prepare<{ now: number }, unknown[]>(`SELECT database, mode, ${LIFTS_AT}, reason, namespace FROM locks WHERE ${LIVE} AND NOT (${PERMANENT_DELETE})`).raw(),
+      otherLiveRaw: db.prepare<{ now: number }, unknown[]>(OTHER_LIVE_LOCKS).raw(),
       journal: db.prepare('INSERT INTO lock_changes (database, changed_at) VALUES (?, ?)'),
       version: db.prepare<[], { version: number }>("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'lock_changes'), 0) AS version"),
       prunedThrough: db.prepare<[], { value: number }>("SELECT value FROM store_meta WHERE key = 'pruned_through'"),
@@ -413,11 +421,11 @@ export class SqliteLockStore implements LockStore {
       let rows = s.liveRaw
       if (permanentDeletes !== undefined) {
         // The bulk of a large store in a few buffers: no string, no row per lock.
-        for (let after = 0; ;) {
-          const chunk = s.permanentDeleteNames.get({ after })
-          if (chunk === undefined || chunk.names === null || chunk.last === null) break
-          permanentDeletes(chunk.names)
-          after = chunk.last
+        for (let after: string | undefined = ''; after !== undefined;) {
+          const upto = s.permanentDeleteChunkEnd.get({ after })
+          const names = s.permanentDeleteNames.get({ after, upto: upto ?? null })
+          if (names !== undefined && names !== null) permanentDeletes(names)
+          after = upto
         }
         rows = s.otherLiveRaw
       }
