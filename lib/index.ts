@@ -38,6 +38,7 @@ async function databaseLockPlugin (fastify: FastifyInstance, rawOptions: Databas
   const view = new LockView({
     store,
     visitLive: capabilities.visitLive,
+    watchChanges: capabilities.watchChanges,
     now: options.now,
     log: fastify.log,
     pollInterval: options.pollInterval,

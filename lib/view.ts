@@ -3,11 +3,11 @@
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
-import type { DrainTarget, LockMode, LockStore } from '../types/index.js'
+import type { DrainTarget, LockMode, LockStore, StoreWatch } from '../types/index.js'
 import { isWithin } from './names.js'
 import { liftsAt } from './store/rows.js'
 import { NameSet } from './name-set.js'
-import type { VisitLive } from './store/capabilities.js'
+import type { VisitLive, WatchChanges } from './store/capabilities.js'
 
 /** What a guarded route does to a database: destroy it (delete, reset) or change it. */
 export type OperationKind = 'destructive' | 'write'
@@ -47,6 +47,8 @@ export interface LockViewOptions {
   store: LockStore
   /** The store's streaming load, if it has one (a million locks without a million records). */
   visitLive: VisitLive | null
+  /** The store's watch for other connections' commits, if it has one. */
+  watchChanges: WatchChanges | null
   now: () => number
   log: FastifyBaseLogger
   pollInterval: number
@@ -131,10 +133,6 @@ function namespaceTable (locks: Map<string, NamespaceLock[]>): Map<string, Inher
   return namespaces
 }
 
-function sleep (ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
 export class LockView {
   readonly processId = randomBytes(8).toString('hex')
   // Replaced whole (never cleared and refilled) by a full reload, so a reload that fails half
@@ -167,6 +165,12 @@ export class LockView {
   /** performance.now() when a poll last fired LATE_POLL ms or more after it was due. */
   private lateAt = -Infinity
   private stopped = false
+  /** Wakes the view when another process commits; while it is healthy, the poll is only a safety net. */
+  private watch: StoreWatch | null = null
+  /** A wake-up came while a refresh ran: refresh once more after it. */
+  private wakePending = false
+  /** Pauses of lockers that end early when another process commits (its report, say). */
+  private readonly wakeWaiters = new Set<() => void>()
   private failing = false
   /** The last read of the store failed: read it again, whatever hasChanged says. */
   private readFailed = false
@@ -178,20 +182,41 @@ export class LockView {
     // Twice: the first run registers this process; a lock committed before that registration
     // was not waited for by its locker, so the second run reads it before we serve.
     await this.refresh(true)
+    // Watching from before the second read: a commit after that read wakes the view.
+    this.watch = this.options.watchChanges?.(() => { this.wake() }) ?? null
     await this.refresh(true)
     this.schedulePoll()
   }
 
+  /** Another process committed: read it now rather than at the next poll. */
+  private wake (): void {
+    for (const waiter of this.wakeWaiters) waiter()
+    this.wakeWaiters.clear()
+    if (this.running !== null) this.wakePending = true
+    else this.tick()
+  }
+
   /**
-   * The next poll: at pollInterval while locks change or polls fire late, at the quiet interval
-   * after a second of neither.
+   * The poll while the store's watch is healthy: only a safety net against a missed wake-up,
+   * often enough to keep the view fresh (maxStaleness) and the heartbeat on time.
+   */
+  private watchedPollInterval (): number {
+    const { pollInterval, maxStaleness, heartbeatInterval } = this.options
+    return Math.max(pollInterval, Math.min(maxStaleness / 4, heartbeatInterval))
+  }
+
+  /**
+   * The next poll: while the store's watch is healthy, at the safety-net interval; otherwise at
+   * pollInterval while locks change or polls fire late, at the quiet interval after a second of neither.
    */
   private schedulePoll (): void {
     if (this.stopped) return
     const { pollInterval, maxStaleness } = this.options
     const now = performance.now()
     const quiet = now - this.changedAt > QUIET_AFTER && now - this.lateAt > QUIET_AFTER
-    const delay = quiet ? Math.max(pollInterval, Math.min(QUIET_POLL_INTERVAL, maxStaleness / 4)) : pollInterval
+    const delay = this.watch !== null && this.watch.healthy()
+      ? this.watchedPollInterval()
+      : quiet ? Math.max(pollInterval, Math.min(QUIET_POLL_INTERVAL, maxStaleness / 4)) : pollInterval
     this.pollDueAt = now + delay
     if (this.timer !== null && delay === this.timerDelay) {
       this.timer.refresh()
@@ -212,6 +237,8 @@ export class LockView {
 
   async stop (): Promise<void> {
     this.stopped = true
+    this.watch?.close()
+    this.watch = null
     if (this.timer !== null) clearTimeout(this.timer)
     this.timer = null
     if (this.running !== null) await this.running.catch(() => {})
@@ -320,7 +347,13 @@ export class LockView {
       const again = (): Promise<void> => this.refresh(force, reportVersion)
       return this.running.then(again, again)
     }
-    const run = this.refreshOnce(force, reportVersion).finally(() => { this.running = null })
+    const run = this.refreshOnce(force, reportVersion).finally(() => {
+      this.running = null
+      if (this.wakePending) {
+        this.wakePending = false
+        setImmediate(() => { this.tick() })
+      }
+    })
     this.running = run
     return run
   }
@@ -442,7 +475,20 @@ export class LockView {
         if (state.lagging === 0 && state.draining === 0) return true
       }
       if (performance.now() >= deadline) return false
-      await sleep(pause)
+      await this.pauseUnlessWoken(pause)
     }
+  }
+
+  /** Waits `ms`, or less when another process commits meanwhile (the store's watch says so). */
+  private pauseUnlessWoken (ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.wakeWaiters.delete(done)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      this.wakeWaiters.add(done)
+    })
   }
 }

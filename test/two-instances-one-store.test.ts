@@ -77,6 +77,24 @@ t.test('a lock waits until the other process has applied it, and then it refuses
   t.equal(deleted, false)
 })
 
+t.test('a commit in the other process wakes the view: lock and unlock reach it long before its next poll', async (t) => {
+  const path = `${tempDir(t)}/locks.db`
+  // B polls once a minute and its heartbeat is as rare: only the store's watch can tell it of A's changes in time.
+  const timing = { pollInterval: 60_000, heartbeatInterval: 60_000, processTimeout: 200_000, maxStaleness: 150_000 }
+  let deleted = 0
+  const a = await instance(t, { path, ...timing, drainTimeout: 5000 })
+  const b = await instance(t, { path, ...timing }, (app) => {
+    app.delete('/db/:name', async () => { deleted++; return { deleted: true } })
+  })
+  t.match(await a.databaseLock.lock('prod'), { locked: true }, 'acknowledged within drainTimeout: B applied the lock and said so')
+  t.equal((await b.inject({ method: 'DELETE', url: '/db/prod', headers: OWNER })).statusCode, 403, 'B refuses')
+  t.equal(deleted, 0)
+  await a.databaseLock.unlock('prod')
+  await until(async () => (await b.inject({ method: 'DELETE', url: '/db/prod', headers: OWNER })).statusCode === 200,
+    'B to let the DELETE through after the unlock', 5000)
+  t.equal(deleted, 1)
+})
+
 t.test('idle processes read and write the store only as often as they must', async (t) => {
   const path = `${tempDir(t)}/locks.db`
   const timing = { pollInterval: 10, heartbeatInterval: 60_000, processTimeout: 130_000 }

@@ -237,6 +237,13 @@ export interface StoredLockEvent extends LockEvent {
 /** Audit events as the events route and the decorator return them (`at` as an ISO 8601 string). */
 export type LockEventPage = Static<typeof LockEventPageSchema>
 
+/** A store's watch for changes (LockStore#watchChanges). */
+export interface StoreWatch {
+  /** False while the watch may be missing changes: the plugin then polls every `pollInterval`. */
+  healthy(): boolean
+  close(): void
+}
+
 /**
  * Where locks live. Every method may throw; the plugin turns a throw into
  * 503 LOCK_STORE_UNAVAILABLE and never shows the cause to clients.
@@ -286,6 +293,12 @@ export interface LockStore {
   ): Promise<number>
   /** Cheap: has anything been written since the last call? */
   hasChanged(): Promise<boolean>
+  /**
+   * Optional: calls `onChange` soon after another connection commits a change, so that the
+   * plugin polls at once instead of often. Null when the store cannot watch; the plugin then
+   * polls every `pollInterval`.
+   */
+  watchChanges?(onChange: () => void): StoreWatch | null
   /** Lock changes after `version`, or null when they are no longer kept (take a snapshot). */
   changesSince(version: number, now: number): Promise<StoreChanges | null>
 

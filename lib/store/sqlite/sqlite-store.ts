@@ -1,10 +1,11 @@
 // The embedded LockStore: one SQLite file shared by every process on the host.
-import { mkdirSync, statSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
+import { type FSWatcher, mkdirSync, statSync, watch } from 'node:fs'
+import { basename, dirname, resolve } from 'node:path'
+import { performance } from 'node:perf_hooks'
 import Database from 'better-sqlite3'
 import type {
   AcquireInput, AcquireResult, AuditStamp, DrainState, DrainTarget, LockEvent, LockEventType, LockMode, LockRecord, LockStore, ProcessReport,
-  StoreChanges, StoredLockEvent, UnlockOutcome
+  StoreChanges, StoreWatch, StoredLockEvent, UnlockOutcome
 } from '../../../types/index.js'
 import { StoreTooNewError } from '../../errors.js'
 import {
@@ -59,6 +60,14 @@ function identityOf (path: string): FileIdentity | null {
     throw err
   }
 }
+
+/**
+ * A commit of this process that no event of the watch has followed for this long (ms) means the
+ * watch misses writes (a file system without inotify): the view polls as if there were no watch.
+ */
+const WATCH_SILENT_AFTER = 1000
+/** How long a wake-up waits, at most, for another connection's commit to become visible (ms). */
+const WAKE_FOLLOW_UP = 200
 
 /** Journal entries past which a process reloads everything rather than replaying them. */
 const FULL_RELOAD_AFTER = 10_000
@@ -136,6 +145,12 @@ export class SqliteLockStore implements LockStore {
   private readonly filePath: string
   private fileCheckedAt = 0
   private lastDataVersion = -1
+  /** data_version when the watch last announced a change. */
+  private watchedDataVersion = -1
+  /** performance.now() of this process's first commit that no watch event has followed yet, or null. */
+  private unseenWriteAt: number | null = null
+  private watcher: FSWatcher | null = null
+  private followUp: NodeJS.Timeout | null = null
   private readonly statements
 
   constructor (options: SqliteLockStoreOptions) {
@@ -180,6 +195,10 @@ export class SqliteLockStore implements LockStore {
       live: db.prepare<{ now: number }, SqliteLockRow>(`SELECT rowid, * FROM locks WHERE ${LIVE}`),
       // Prepared once: it runs every pollInterval in every process.
       dataVersion: db.prepare('PRAGMA data_version').pluck(),
+      // Whether another connection is in a write transaction: takes the write lock and gives it
+      // back at once (no page is written), or fails with BUSY at once (no busy handler).
+      beginWrite: db.prepare('BEGIN IMMEDIATE'),
+      rollback: db.prepare('ROLLBACK'),
       liveRaw: db.prepare<{ now: number }, unknown[]>(`SELECT database, mode, ${LIFTS_AT}, reason, namespace FROM locks WHERE ${LIVE}`).raw(),
       // Start-up reads the permanent delete locks in a few buffers ...
       permanentDeleteNames: db.prepare<{ after: string, upto: string | null }, Buffer | null>(PERMANENT_DELETE_NAMES).pluck(),
@@ -469,6 +488,81 @@ export class SqliteLockStore implements LockStore {
       s.clearDraining.run(report.processId)
       for (const database of report.draining) s.addDraining.run(report.processId, database)
     }, BACKGROUND_BUSY_BUDGET)
+    // The heartbeat always writes to the WAL: a watch that does not see it misses writes.
+    if (this.watcher !== null && this.unseenWriteAt === null) this.unseenWriteAt = performance.now()
+  }
+
+  /**
+   * Calls `onChange` soon after another connection commits: an inotify watch (fs.watch) on the
+   * store's folder, for writes to its WAL file. A writer writes its commit to the WAL before it
+   * syncs and publishes it, so after a write the store looks again and again while another
+   * connection holds the write lock, announcing each commit that becomes visible, until nobody
+   * writes. Our own writes wake the watch too, and end at once: no new commit, nobody writing.
+   */
+  watchChanges (onChange: () => void): StoreWatch | null {
+    if (this.identity === null || this.watcher !== null) return null
+    const walName = `${basename(this.filePath)}-wal`
+    try {
+      this.watcher = watch(dirname(this.filePath), { persistent: false }, (_event, filename) => {
+        // Other files in the folder wake the process too, and are skipped here.
+        if (filename !== null && filename !== walName) return
+        this.unseenWriteAt = null
+        // While a look-up runs, it goes on until nobody writes: it sees this write's commit too.
+        if (this.followUp === null) this.lookAtWalWrite(onChange, performance.now() + WAKE_FOLLOW_UP, 1)
+      })
+    } catch {
+      // No inotify here (or no watch left): the view polls.
+      return null
+    }
+    const watcher = this.watcher
+    watcher.on('error', () => { this.unwatch() })
+    return {
+      healthy: () => this.watcher === watcher && (this.unseenWriteAt === null || performance.now() - this.unseenWriteAt < WATCH_SILENT_AFTER),
+      close: () => { if (this.watcher === watcher) this.unwatch() }
+    }
+  }
+
+  private unwatch (): void {
+    this.watcher?.close()
+    this.watcher = null
+    this.unseenWriteAt = null
+    if (this.followUp !== null) clearTimeout(this.followUp)
+    this.followUp = null
+  }
+
+  private lookAtWalWrite (onChange: () => void, until: number, pause: number): void {
+    this.followUp = null
+    if (!this.db.open || this.watcher === null) return
+    this.announceCommit(onChange)
+    if (this.anotherWriter() && performance.now() < until) {
+      // A commit is written, perhaps not yet synced and published: look again shortly.
+      this.followUp = setTimeout(() => { this.lookAtWalWrite(onChange, until, Math.min(pause * 2, 4)) }, pause)
+      this.followUp.unref()
+      return
+    }
+    // Nobody writes: a commit that ended meanwhile shows now; if none, the write was ours.
+    this.announceCommit(onChange)
+  }
+
+  /** Calls `onChange` if another connection's commit became visible since the watch last said so. */
+  private announceCommit (onChange: () => void): void {
+    const dataVersion = Number(this.statements.dataVersion.get())
+    if (dataVersion === this.watchedDataVersion) return
+    this.watchedDataVersion = dataVersion
+    onChange()
+  }
+
+  /** Whether another connection holds the write lock now. */
+  private anotherWriter (): boolean {
+    if (this.db.inTransaction) return true
+    try {
+      this.statements.beginWrite.run()
+    } catch {
+      // BUSY: someone writes. Any other error: say yes too, so that the view polls soon and meets it.
+      return true
+    }
+    this.statements.rollback.run()
+    return false
   }
 
   async drainState (target: DrainTarget, version: number, liveSince: number, exceptProcessId = ''): Promise<DrainState> {
@@ -497,6 +591,7 @@ export class SqliteLockStore implements LockStore {
   }
 
   async close (): Promise<void> {
+    this.unwatch()
     if (this.db.open) this.db.close()
   }
 }
