@@ -517,9 +517,16 @@ export class SqliteLockStore implements LockStore {
    */
   watchChanges (onChange: () => void): StoreWatch | null {
     if (this.identity === null || this.watcher !== null) return null
-    const walName = `${basename(this.filePath)}-wal`
+    const fileName = basename(this.filePath)
+    const walName = `${fileName}-wal`
     try {
-      this.watcher = watch(dirname(this.filePath), { persistent: false }, (_event, filename) => {
+      this.watcher = watch(dirname(this.filePath), { persistent: false }, (event, filename) => {
+        if (event === 'rename' && (filename === null || filename === fileName || filename === walName)) {
+          // Removed, replaced or moved back: the view's next read checks the file at once.
+          this.fileCheckedAt = 0
+          onChange()
+          return
+        }
         // Other files in the folder wake the process too, and are skipped here.
         if (filename !== null && filename !== walName) return
         this.unseenWriteAt = null
