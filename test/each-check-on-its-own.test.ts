@@ -40,6 +40,11 @@ class DeafStore extends SqliteLockStore {
     await super.hasChanged()
     return false
   }
+
+  // Nor does it wake the view: a wake-up would run its refresh (and heartbeat) on every commit elsewhere.
+  override watchChanges (): null {
+    return null
+  }
 }
 
 t.test('the preHandler: a view gone stale is read again before a request passes', async (t) => {
