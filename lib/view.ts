@@ -184,7 +184,14 @@ export class LockView {
     await this.refresh(true)
     // Watching from before the second read: a commit after that read wakes the view.
     this.watch = this.options.watchChanges?.(() => { this.wake() }) ?? null
-    await this.refresh(true)
+    try {
+      await this.refresh(true)
+    } catch (err) {
+      // Not started: nothing may wake it (and heartbeat for it) later.
+      this.watch?.close()
+      this.watch = null
+      throw err
+    }
     this.schedulePoll()
   }
 
