@@ -349,7 +349,11 @@ export interface DatabaseLockOptions {
   maxRetryAfter?: number
   /** How long `lock` waits for in-flight blocked operations, ms. Default 10000. */
   drainTimeout?: number
-  /** How often a process looks for changes in the store, ms. Default 20. */
+  /**
+   * How often a process looks for changes in the store, ms, when the store does not wake it. Default 20.
+   * The SQLite store wakes it on commits; it then looks every `maxStaleness` / 4 or `heartbeatInterval`
+   * (the shorter), never more often than this.
+   */
   pollInterval?: number
   /** How often a process writes its heartbeat, ms. Default 500. */
   heartbeatInterval?: number
