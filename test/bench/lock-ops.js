@@ -118,7 +118,8 @@ async function decorator () {
   const before = counts === null ? null : { ...counts }
   const measured = await timedLockUnlock(
     (name) => app.databaseLock.lock(name, { reason: 'bench', by: 'bench' }),
-    (name) => app.databaseLock.unlock(name)
+    // The holder is `by`: unlocking without it would ask for another holder's lock and release nothing.
+    (name) => app.databaseLock.unlock(name, { by: 'bench' })
   )
   if (counts !== null) {
     // Everything the process sent meanwhile, its poll and heartbeat included.
