@@ -156,6 +156,8 @@ export interface AcquireResult {
   version: number
   /** Identifies the row this call created, to roll it back on a conflict. */
   rowId: number
+  /** Optional: what the write changed, so the writer's own view applies it without reading the store. */
+  change?: OwnChange
 }
 
 /** What an unlock request did to each holder's lock. */
@@ -171,6 +173,8 @@ export interface UnlockOutcome {
   forbidden: string[]
   /** The audit events written, in order (the plugin logs them and tells `onLockEvent`). */
   events: Array<{ type: LockEventType, holder: string, detail: string | null }>
+  /** Optional: what the write changed, so the writer's own view applies it without reading the store. */
+  change?: OwnChange
 }
 
 /** Changes since a version: the current live rows of each changed database. */
@@ -178,6 +182,15 @@ export interface StoreChanges {
   version: number
   databases: string[]
   rows: LockRecord[]
+}
+
+/**
+ * A write's own change, as `changesSince(from, now)` would have answered right after it: set only
+ * when nothing else was committed between `from` and `version`. A view that has applied exactly
+ * `from` applies it as it is; any other view reads the store.
+ */
+export interface OwnChange extends StoreChanges {
+  from: number
 }
 
 /** How far the other processes are from honouring a new lock. */

@@ -240,6 +240,12 @@ export class PostgresConnection {
     return (await this.pool.query<R>(sql, params)).rows
   }
 
+  /** One autocommit statement, prepared once per connection under `name` (then only bound and run). */
+  async prepared<R extends object> (name: string, text: string, values: unknown[]): Promise<R[]> {
+    await this.connect()
+    return (await this.pool.query<R>({ name, text, values })).rows
+  }
+
   /** BEGIN … COMMIT on one pooled connection; a connection that failed is destroyed, not reused. */
   async transaction<T> (work: (client: PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect()

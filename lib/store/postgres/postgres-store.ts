@@ -4,11 +4,11 @@
 import { performance } from 'node:perf_hooks'
 import type { PoolClient } from 'pg'
 import type {
-  AcquireInput, AcquireResult, AuditStamp, DrainState, DrainTarget, LockEvent, LockEventType, LockMode, LockRecord, LockStore, ProcessReport,
-  StoreChanges, StoredLockEvent, UnlockOutcome
+  AcquireInput, AcquireResult, AuditStamp, DrainState, DrainTarget, LockEvent, LockEventType, LockMode, LockRecord, LockStore, OwnChange,
+  ProcessReport, StoreChanges, StoredLockEvent, UnlockOutcome
 } from '../../../types/index.js'
 import {
-  type EventRow, type LockRow, decideAcquire, expiredEvent, newLockRecord, planUnlock, policyColumn, toLockRecord, toStoredEvent
+  type EventRow, type LockRow, decideAcquire, expiredEvent, isLive, newLockRecord, planUnlock, policyColumn, toLockRecord, toStoredEvent
 } from '../rows.js'
 import { PostgresConnection, positiveOption, type PostgresLockStoreOptions, type PostgresTables } from './postgres-connection.js'
 import { POSTGRES_LATEST_VERSION, POSTGRES_MIGRATIONS } from './postgres-migrations.js'
@@ -31,6 +31,30 @@ const live = (now: string): string =>
 const SERVER_CLOCK = '(extract(epoch FROM clock_timestamp()) * 1000)::bigint'
 /** Start of the transaction in ms: one instant for every journal row a transaction writes and prunes. */
 const TX_CLOCK = '(extract(epoch FROM now()) * 1000)::bigint'
+/** An event row's columns, and the same fields of `e`, a JSON event read by json_to_record(set) AS e EVENT_RECORD. */
+const EVENT_COLUMNS = 'at, type, database, mode, holder, principal, reason, request_id, client, route, owner, count, detail'
+const EVENT_FIELDS = 'e.at, e.type, e.database, e.mode, e.holder, e.principal, e.reason, e."requestId", e.client, e.route, e.owner, e.count, e.detail'
+const EVENT_RECORD = '(at bigint, type text, database text, mode text, holder text, detail text, principal text, reason text, "requestId" text, ' +
+  'client text, route text, owner text, count integer)'
+
+/** What the one-statement lock answers; `id` null: a row (live, expired or conflicting) was there, nothing was written. */
+interface FastAcquireRow {
+  id: string | null
+  from: string
+  version: string | null
+  /** No other write committed between the statement's snapshot and its row lock on the state: `rows` are current. */
+  current: boolean
+  rows: LockRecord[]
+}
+
+/** What the one-statement unlock answers; `fast` false: a row has an unlock policy (or the snapshot was behind), nothing was written. */
+interface FastUnlockRow {
+  fast: boolean
+  from: string
+  version: string | null
+  released: string[]
+  rows: LockRecord[]
+}
 export class PostgresLockStore implements LockStore {
   readonly schema: string
   private readonly connection: PostgresConnection
@@ -39,6 +63,8 @@ export class PostgresLockStore implements LockStore {
   private readonly t: PostgresTables
   /** Whether the schema has the audit table (migration 2); tests may open older levels. */
   private readonly hasEvents: boolean
+  /** Lock and unlock in one statement each, for the common cases (schema 4 and later: holders, policies). */
+  private readonly fast: { acquire: { name: string, text: string }, unlock: { name: string, text: string } } | null
   /** Set by a notification or a reconnect; cleared by hasChanged. True at first, as a new reader knows nothing. */
   private changed = true
   /** Highest version already announced by a notification or a poll, so neither announces it twice. */
@@ -51,7 +77,77 @@ export class PostgresLockStore implements LockStore {
     this.t = this.connection.t
     this.journalRetention = options.journalRetention ?? 10 * 60_000
     this.pollFallbackInterval = positiveOption('pollFallbackInterval', options.pollFallbackInterval, 100)
-    this.hasEvents = (options.migrations ?? POSTGRES_MIGRATIONS).some((migration) => migration.version >= 2)
+    const migrations = options.migrations ?? POSTGRES_MIGRATIONS
+    this.hasEvents = migrations.some((migration) => migration.version >= 2)
+    this.fast = migrations.some((migration) => migration.version >= 4)
+      ? { acquire: { name: `dblock_acquire_${this.schema}`, text: this.fastAcquireSql() }, unlock: { name: `dblock_unlock_${this.schema}`, text: this.fastUnlockSql() } }
+      : null
+  }
+
+  /**
+   * Lock in one statement when no row of the holder exists (the common case): lock the state row
+   * (writers commit in version order), insert, journal, audit and notify. The INSERT reads the
+   * state row it locked, so the row lock comes first, as in every other write. Any row of the
+   * holder makes it write nothing, and `acquire` decides in a transaction (decideAcquire).
+   */
+  private fastAcquireSql (): string {
+    const t = this.t
+    return `WITH s AS (
+        SELECT version FROM ${t.state} FOR UPDATE
+      ), ins AS (
+        INSERT INTO ${t.locks} (database, mode, holder, namespace, reason, locked_by, locked_at, expires_at, owner, unlock_policy)
+        SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::bigint, $8::bigint, $9::text, $10::jsonb FROM s
+        ON CONFLICT (database, mode, holder) DO NOTHING
+        RETURNING id
+      ), v AS (
+        UPDATE ${t.state} SET version = version + 1 WHERE EXISTS (SELECT FROM ins) RETURNING version
+      ), j AS (
+        INSERT INTO ${t.changes} (version, database, changed_at) SELECT v.version, $1::text, ${TX_CLOCK} FROM v
+      ), e AS (
+        INSERT INTO ${t.events} (${EVENT_COLUMNS})
+        SELECT ${EVENT_FIELDS} FROM json_to_recordset($11::json) AS e ${EVENT_RECORD} WHERE EXISTS (SELECT FROM ins)
+      )
+      SELECT ins.id, s.version AS from, v.version,
+        CASE WHEN v.version IS NOT NULL THEN pg_notify($12::text, v.version::text) END AS notified,
+        (SELECT version FROM ${t.state}) = s.version AS current,
+        coalesce((SELECT json_agg(${RECORD_JSON}) FROM ${t.locks} l WHERE l.database = $1::text AND ${live('$7')}), '[]') AS rows
+      FROM s LEFT JOIN ins ON true LEFT JOIN v ON true`
+  }
+
+  /**
+   * Unlock in one statement when none of the asked live rows has an unlock policy (each then simply
+   * goes, as planUnlock decides for a row without one): delete, journal, audit, notify. The
+   * statement reads its rows in its snapshot; it writes only when that snapshot is current (no
+   * write committed before it got the state row lock), else, or under a policy, `requestUnlock`
+   * plans in a transaction (planUnlock).
+   */
+  private fastUnlockSql (): string {
+    const t = this.t
+    return `WITH s AS (
+        SELECT version FROM ${t.state} FOR UPDATE
+      ), asked AS (
+        SELECT l.id, l.holder, l.unlock_policy FROM ${t.locks} l
+        WHERE l.database = $1::text AND l.mode = $2::text AND ($3::text IS NULL OR l.holder = $3::text) AND ${live('$4')}
+      ), ok AS (
+        SELECT (SELECT version FROM ${t.state}) = s.version AND NOT EXISTS (SELECT FROM asked WHERE asked.unlock_policy IS NOT NULL) AS fast FROM s
+      ), d AS (
+        DELETE FROM ${t.locks} l USING ok WHERE ok.fast AND l.id IN (SELECT id FROM asked) RETURNING l.id, l.holder
+      ), v AS (
+        UPDATE ${t.state} SET version = version + 1 WHERE EXISTS (SELECT FROM d) RETURNING version
+      ), j AS (
+        INSERT INTO ${t.changes} (version, database, changed_at) SELECT v.version, $1::text, ${TX_CLOCK} FROM v
+      ), e AS (
+        INSERT INTO ${t.events} (${EVENT_COLUMNS})
+        SELECT e.at, 'unlocked', $1::text, $2::text, d.holder, e.principal, NULL, e."requestId", e.client, e.route, e.owner, 1, NULL
+        FROM json_to_record($5::json) AS e (at bigint, principal text, "requestId" text, client text, route text, owner text), d
+        WHERE $5::json IS NOT NULL ORDER BY d.holder
+      )
+      SELECT ok.fast, s.version AS from, v.version,
+        CASE WHEN v.version IS NOT NULL THEN pg_notify($6::text, v.version::text) END AS notified,
+        coalesce((SELECT json_agg(d.holder ORDER BY d.holder) FROM d), '[]') AS released,
+        coalesce((SELECT json_agg(${RECORD_JSON}) FROM ${t.locks} l
+                  WHERE l.database = $1::text AND ${live('$4')} AND l.id NOT IN (SELECT id FROM d)), '[]') AS rows
+      FROM s CROSS JOIN ok LEFT JOIN v ON true`
   }
 
   /** Connects, migrates and starts listening; the first call of any method does this too. */
@@ -94,6 +190,28 @@ export class PostgresLockStore implements LockStore {
   }
 
   async acquire (input: AcquireInput): Promise<AcquireResult> {
+    if (this.fast !== null) {
+      await this.connect()
+      const events = input.audit === undefined
+        ? []
+        : [{ ...input.audit, type: 'locked', database: input.database, mode: input.mode, holder: input.holder, reason: input.reason, detail: null, count: 1 }]
+      const [row] = await this.connection.prepared<FastAcquireRow>(this.fast.acquire.name, this.fast.acquire.text, [
+        input.database, input.mode, input.holder, input.namespace, input.reason, input.lockedBy, input.now, input.expiresAt, input.audit?.owner ?? null,
+        policyColumn(input.unlock), JSON.stringify(events), this.connection.channel
+      ])
+      if (row.id !== null && row.version !== null) {
+        const record = newLockRecord(input)
+        const version = Number(row.version)
+        const change: OwnChange | undefined = row.current
+          ? { from: Number(row.from), version, databases: [input.database], rows: isLive(record, input.now) ? [...row.rows, record] : row.rows }
+          : undefined
+        return { record, created: true, version, rowId: Number(row.id), change }
+      }
+    }
+    return this.acquireInTransaction(input)
+  }
+
+  private async acquireInTransaction (input: AcquireInput): Promise<AcquireResult> {
     return this.write(async (client, version) => {
       const found = await client.query<PostgresLockRow>(
         `SELECT * FROM ${this.t.locks} WHERE database = $1 AND mode = $2 AND holder = $3`, [input.database, input.mode, input.holder]
@@ -153,6 +271,35 @@ export class PostgresLockStore implements LockStore {
   }
 
   async requestUnlock (database: string, mode: LockMode, holder: string | null, principal: string, now: number, audit?: AuditStamp): Promise<UnlockOutcome> {
+    if (this.fast !== null) {
+      await this.connect()
+      const stamp = audit === undefined
+        ? null
+        : { at: audit.at, principal: audit.principal, requestId: audit.requestId, client: audit.client, route: audit.route, owner: audit.owner }
+      const [row] = await this.connection.prepared<FastUnlockRow>(this.fast.unlock.name, this.fast.unlock.text, [
+        database, mode, holder, now, stamp === null ? null : JSON.stringify(stamp), this.connection.channel
+      ])
+      if (row.fast) {
+        const from = Number(row.from)
+        const version = row.version === null ? from : Number(row.version)
+        const change: OwnChange | undefined = row.version === null ? undefined : { from, version, databases: [database], rows: row.rows }
+        return {
+          released: row.released,
+          scheduled: [],
+          awaiting: [],
+          forbidden: [],
+          events: row.released.map((released) => ({ type: 'unlocked', holder: released, detail: null })),
+          version,
+          change
+        }
+      }
+    }
+    return this.requestUnlockInTransaction(database, mode, holder, principal, now, audit)
+  }
+
+  private async requestUnlockInTransaction (
+    database: string, mode: LockMode, holder: string | null, principal: string, now: number, audit?: AuditStamp
+  ): Promise<UnlockOutcome> {
     return this.write(async (client, version) => {
       const found = await client.query<PostgresLockRow>(
         `SELECT * FROM ${this.t.locks} WHERE database = $1 AND mode = $2 AND ($3::text IS NULL OR holder = $3) ORDER BY holder FOR UPDATE`,
@@ -233,10 +380,7 @@ export class PostgresLockStore implements LockStore {
     if (events.length === 0) return
     // One statement for the whole batch: the events arrive as one JSON array.
     await client.query(
-      `INSERT INTO ${this.t.events} (at, type, database, mode, holder, principal, reason, request_id, client, route, owner, count, detail)
-       SELECT e.at, e.type, e.database, e.mode, e.holder, e.principal, e.reason, e."requestId", e.client, e.route, e.owner, e.count, e.detail
-       FROM json_to_recordset($1::json) AS e (at bigint, type text, database text, mode text, holder text, detail text, principal text,
-         reason text, "requestId" text, client text, route text, owner text, count integer)`,
+      `INSERT INTO ${this.t.events} (${EVENT_COLUMNS}) SELECT ${EVENT_FIELDS} FROM json_to_recordset($1::json) AS e ${EVENT_RECORD}`,
       [JSON.stringify(events)]
     )
   }
