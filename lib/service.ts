@@ -141,8 +141,9 @@ export class LockService {
     }
     let keep = false
     let conflict = false
+    let status: LockStatus
     try {
-      await this.usingStore('apply a new lock', () => this.view.applyLocal())
+      await this.usingStore('apply a new lock', () => this.view.applyLocal(result.change))
       // A namespace lock waits for blocked operations on every name below it too.
       const drainTarget = { name, subtree: result.record.namespace !== null }
       const drained = await this.usingStore('wait for in-flight operations', () =>
@@ -155,9 +156,10 @@ export class LockService {
       const still = await this.options.resolveDatabase(database)
       if (still === null || still === undefined || still.id !== database) throw new DatabaseNotFoundError(displayName(database))
       // A concurrent request that created the row may have withdrawn it while we waited
-      // (its wait timed out): without a live row there is nothing to acknowledge.
-      const live = await this.usingStore('read locks', () => this.store.locksOf(database, this.options.now()))
-      if (!live.some((lock) => lock.mode === input.mode && lock.holder === input.holder)) {
+      // (its wait timed out): without a live row there is nothing to acknowledge. The status
+      // read that answers the call shows it, so one read does both.
+      status = await this.status(target)
+      if (!status.locks.some((lock) => lock.inheritedFrom === null && lock.mode === input.mode && lock.holder === input.holder)) {
         conflict = true
         throw new LockConflictError(displayName(database), this.options.drainTimeout)
       }
@@ -168,7 +170,7 @@ export class LockService {
     }
     this.audit.logChange(result.created ? 'locked' : 'relocked', database, input.mode, input.holder, result.record.reason, stamp)
     if (result.cancelled === true) this.audit.logChange('unlock-cancelled', database, input.mode, input.holder, result.record.reason, stamp, 'locked again')
-    return this.status(target)
+    return status
   }
 
   /** Withdraws a lock that was not granted; its `locked` event gets a matching `unlocked`. */
@@ -194,7 +196,7 @@ export class LockService {
     for (const event of outcome.events) this.audit.logChange(event.type, target.id, mode, event.holder, null, stamp, event.detail)
     if (outcome.released.length > 0 || outcome.scheduled.length > 0) {
       try {
-        await this.view.applyLocal()
+        await this.view.applyLocal(outcome.change)
       } catch (err) {
         // The change is committed; a stale local view only over-blocks until the next refresh.
         this.log.warn({ err }, 'database-lock: unlocked, but refreshing the local view failed')

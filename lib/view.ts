@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
-import type { DrainTarget, LockMode, LockStore, StoreWatch } from '../types/index.js'
+import type { DrainTarget, LockMode, LockStore, OwnChange, StoreChanges, StoreWatch } from '../types/index.js'
 import { isWithin } from './names.js'
 import { liftsAt } from './store/rows.js'
 import { NameSet } from './name-set.js'
@@ -368,10 +368,39 @@ export class LockView {
   /**
    * Applies this process's own write at once. Announcing the new version to the others waits
    * for the next poll (≤ pollInterval): only their lockers wait for it, and it saves a commit
-   * (an fsync) per lock and unlock.
+   * (an fsync) per lock and unlock. `change`, when the store returned one, is applied without a
+   * read if this view stands exactly at its `from`; otherwise the store is read.
    */
-  applyLocal (): Promise<void> {
+  async applyLocal (change?: OwnChange): Promise<void> {
+    if (change !== undefined && this.running === null && !this.readFailed && change.from === this.appliedVersion) {
+      // Everything up to `from` is applied, and nothing but this write came after it. Freshness is
+      // not renewed: changes after `version` are the polls' to find.
+      this.applyChanges(change)
+      return
+    }
     return this.refresh(true, false)
+  }
+
+  /** Applies changesSince's answer: each changed database's rows replace what the view had of it. */
+  private applyChanges (changes: StoreChanges): void {
+    if (changes.version === this.appliedVersion) return
+    let namespacesChanged = false
+    for (const database of changes.databases) {
+      this.exact.forget(database)
+      this.permanentDeletes.delete(database)
+      if (this.namespaceLocks.delete(database)) namespacesChanged = true
+    }
+    for (const row of changes.rows) {
+      applyExact(this.permanentDeletes, this.exact, row.database, row.mode, liftsAt(row), row.reason)
+      if (row.namespace !== null) {
+        addNamespaceLock(this.namespaceLocks, row.database, { namespace: row.namespace, mode: row.mode, expiresAt: liftsAt(row), reason: row.reason })
+        namespacesChanged = true
+      }
+    }
+    // Namespace locks are few: rebuilt whole, so several databases may share a namespace.
+    if (namespacesChanged) this.namespaces = namespaceTable(this.namespaceLocks)
+    this.appliedVersion = changes.version
+    this.changedAt = performance.now()
   }
 
   private async refreshOnce (force: boolean, reportVersion: boolean): Promise<void> {
@@ -396,24 +425,8 @@ export class LockView {
       if (changes === null) {
         this.appliedVersion = await this.loadEverything()
         this.changedAt = performance.now()
-      } else if (changes.version !== this.appliedVersion) {
-        let namespacesChanged = false
-        for (const database of changes.databases) {
-          this.exact.forget(database)
-          this.permanentDeletes.delete(database)
-          if (this.namespaceLocks.delete(database)) namespacesChanged = true
-        }
-        for (const row of changes.rows) {
-          applyExact(this.permanentDeletes, this.exact, row.database, row.mode, liftsAt(row), row.reason)
-          if (row.namespace !== null) {
-            addNamespaceLock(this.namespaceLocks, row.database, { namespace: row.namespace, mode: row.mode, expiresAt: liftsAt(row), reason: row.reason })
-            namespacesChanged = true
-          }
-        }
-        // Namespace locks are few: rebuilt whole, so several databases may share a namespace.
-        if (namespacesChanged) this.namespaces = namespaceTable(this.namespaceLocks)
-        this.appliedVersion = changes.version
-        this.changedAt = performance.now()
+      } else {
+        this.applyChanges(changes)
       }
       this.readFailed = false
     }
