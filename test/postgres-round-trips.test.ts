@@ -1,0 +1,169 @@
+// Round trips to PostgreSQL per lock and unlock, counted on a real server by wrapping
+// pg.Client#query (every pooled query goes through it): the store writes in one statement in
+// the common case, and the writer's view applies its own write without reading it back.
+// Also: a write whose snapshot is behind (another writer committed while it waited for the
+// state row) hands the view no change, so a view never applies rows that miss that write.
+import Fastify from 'fastify'
+import pg from 'pg'
+import t from 'tap'
+import databaseLock from '../lib/index.js'
+import { PostgresLockStore } from '../lib/store/postgres/postgres-store.js'
+import type { AcquireInput } from '../types/index.js'
+import type { TapLike } from './helpers/app.js'
+import { startPostgres, type PostgresServer } from './helpers/postgres.js'
+import { until } from './helpers/wait.js'
+
+const lock = (database: string, holder = 'test'): AcquireInput => ({
+  database,
+  mode: 'delete',
+  reason: null,
+  holder,
+  namespace: null,
+  lockedBy: holder,
+  now: Date.now(),
+  expiresAt: null,
+  refreshReason: false,
+  refreshExpiry: false,
+  refreshNamespace: false,
+  unlock: null,
+  refreshUnlock: false
+})
+
+/** A statement as sent: its text, or `prepared <name>` for a named one. */
+function describe (config: unknown): string {
+  if (typeof config === 'string') return config
+  if (typeof config !== 'object' || config === null) return String(config)
+  if ('name' in config && typeof config.name === 'string') return `prepared ${config.name}`
+  return 'text' in config ? String(config.text) : ''
+}
+
+/** Every statement sent while `work` runs. */
+async function statementsOf (work: () => Promise<unknown>): Promise<string[]> {
+  const sent: string[] = []
+  const query = pg.Client.prototype.query
+  function counted (this: pg.Client, ...args: unknown[]): unknown {
+    sent.push(describe(args[0]))
+    return Reflect.apply(query, this, args)
+  }
+  Object.defineProperty(pg.Client.prototype, 'query', { value: counted, configurable: true, writable: true })
+  try {
+    await work()
+  } finally {
+    Object.defineProperty(pg.Client.prototype, 'query', { value: query, configurable: true, writable: true })
+  }
+  return sent
+}
+
+function short (statements: string[]): string[] {
+  return statements.map((text) => text.replace(/\s+/g, ' ').trim().slice(0, 40))
+}
+
+let server: PostgresServer
+
+t.before(async () => {
+  server = await startPostgres(t)
+})
+
+function openStore (t: TapLike, schema: string): PostgresLockStore {
+  const store = new PostgresLockStore({ url: server.url, schema })
+  t.teardown(() => store.close())
+  return store
+}
+
+t.test('the store locks and unlocks in one statement each', async (t) => {
+  const store = openStore(t, server.createSchema(t))
+  await store.connect()
+  const audit = { principal: 'alice', requestId: 'r1', client: null, route: null, owner: 'alice', at: Date.now() }
+  const locked = await statementsOf(() => store.acquire({ ...lock('prod'), audit }))
+  t.same(short(locked), ['prepared dblock_acquire_' + store.schema], 'lock: one prepared statement')
+  const unlocked = await statementsOf(() => store.requestUnlock('prod', 'delete', 'test', 'alice', Date.now(), audit))
+  t.same(short(unlocked), ['prepared dblock_unlock_' + store.schema], 'unlock: one prepared statement')
+  const events = await store.listEvents({ database: 'prod', type: null, before: null, limit: 10, owner: null })
+  t.same(events.map((event) => [event.type, event.holder, event.principal, event.requestId]), [['unlocked', 'test', 'alice', 'r1'], ['locked', 'test', 'alice', 'r1']],
+    'each with its audit event, in the same statement')
+
+  // The uncommon cases take the transaction that decides in TypeScript (decideAcquire, planUnlock).
+  await store.acquire(lock('prod'))
+  const relocked = await statementsOf(() => store.acquire(lock('prod')))
+  t.ok(relocked.includes('BEGIN'), 'locking again is decided in a transaction')
+  await store.acquire({ ...lock('guarded', 'backup'), unlock: { approvals: 2 } })
+  const approval = await statementsOf(() => store.requestUnlock('guarded', 'delete', 'backup', 'alice', Date.now()))
+  t.ok(approval.includes('BEGIN'), 'a lock with an unlock policy is decided in a transaction')
+  t.same((await store.locksOf('guarded', Date.now())).map((record) => record.approvals), [['alice']])
+})
+
+t.test('lock and unlock through the decorator: one write, then only the reads the protocol needs', async (t) => {
+  const store = openStore(t, server.createSchema(t))
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(databaseLock, {
+    store,
+    principal: () => 'stranger',
+    resolveDatabase: (name: string) => ({ id: name, owner: 'ops' }),
+    // No poll or heartbeat during the test: every statement counted is the call's own.
+    pollInterval: 60_000,
+    heartbeatInterval: 60_000,
+    processTimeout: 200_000,
+    maxStaleness: 100_000
+  })
+  app.delete('/db/:name', async () => ({ deleted: true }))
+  await app.ready()
+
+  const locked = await statementsOf(() => app.databaseLock.lock('prod', { by: 'ops' }))
+  t.same(short(locked).map((text) => text.split(' ').slice(0, 3).join(' ')), [
+    'prepared dblock_acquire_' + store.schema, // the write, its event and notification
+    'WITH live AS', // drainState: have the other live processes applied it? (none here)
+    'SELECT * FROM' // the status it answers, which also shows the lock is still there
+  ], 'lock: three statements, one of them a write')
+  const refused = await statementsOf(async () => {
+    t.equal((await app.inject({ method: 'DELETE', url: '/db/prod' })).statusCode, 403, 'the view applied the lock from the write itself')
+  })
+  t.same(refused, [], 'the guard asked nothing')
+
+  const unlocked = await statementsOf(() => app.databaseLock.unlock('prod', { by: 'ops' }))
+  t.same(short(unlocked).map((text) => text.split(' ').slice(0, 3).join(' ')), [
+    'prepared dblock_unlock_' + store.schema,
+    'SELECT * FROM'
+  ], 'unlock: two statements, one of them a write')
+  t.equal((await app.inject({ method: 'DELETE', url: '/db/prod' })).statusCode, 200, 'the view applied the unlock from the write itself')
+})
+
+t.test('a write that waited for another writer hands its view no change that misses that writer', async (t) => {
+  const schema = server.createSchema(t)
+  const store = openStore(t, schema)
+  await store.connect()
+  await store.acquire(lock('prod', 'mine'))
+  const other = new pg.Client({ connectionString: server.url })
+  await other.connect()
+  t.teardown(() => other.end())
+
+  /** Another writer (raw SQL, as the store writes) that holds the state row until `commit`. */
+  async function otherWriter (sql: string): Promise<() => Promise<void>> {
+    await other.query('BEGIN')
+    const [state] = (await other.query<{ version: string }>(`UPDATE ${schema}.dblock_state SET version = version + 1 RETURNING version`)).rows
+    await other.query(sql)
+    await other.query(`INSERT INTO ${schema}.dblock_changes (version, database, changed_at) VALUES ($1, 'prod', 0)`, [state.version])
+    return async () => { await other.query('COMMIT') }
+  }
+  const waitingOn = async (): Promise<boolean> => (await server.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%dblock_state%'"))[0].n > 0
+
+  // Lock: another holder's lock on the same database commits while ours waits for the state row.
+  let commit = await otherWriter(`INSERT INTO ${schema}.dblock_locks (database, mode, holder, locked_by, locked_at) VALUES ('prod', 'write', 'restore', 'restore', 0)`)
+  const acquiring = store.acquire(lock('prod', 'second'))
+  await until(waitingOn)
+  await commit()
+  const acquired = await acquiring
+  t.equal(acquired.created, true)
+  t.ok(acquired.change === undefined || acquired.change.rows.some((row) => row.holder === 'restore'), 'no change, or one that has the other writer\'s lock')
+
+  // Unlock: the same, while ours waits to remove its lock.
+  commit = await otherWriter(`INSERT INTO ${schema}.dblock_locks (database, mode, holder, locked_by, locked_at) VALUES ('prod', 'delete', 'legal', 'legal', 0)`)
+  const unlocking = store.requestUnlock('prod', 'delete', 'mine', 'mine', Date.now())
+  await until(waitingOn)
+  await commit()
+  const outcome = await unlocking
+  t.same(outcome.released, ['mine'])
+  t.ok(outcome.change === undefined || outcome.change.rows.some((row) => row.holder === 'legal'), 'no change, or one that has the other writer\'s lock')
+  t.same((await store.locksOf('prod', Date.now())).map((row) => `${row.mode} ${row.holder}`), ['delete legal', 'delete second', 'write restore'])
+})
