@@ -24,6 +24,8 @@ interface PostgresLockRow extends LockRow {
 const RECORD_JSON = "json_build_object('database', l.database, 'mode', l.mode, 'holder', l.holder, 'namespace', l.namespace, 'reason', l.reason, " +
   "'lockedBy', l.locked_by, 'lockedAt', l.locked_at, 'expiresAt', l.expires_at, " +
   "'unlock', l.unlock_policy, 'unlockAt', l.unlock_at, 'approvals', coalesce(l.approvals, '[]'::jsonb))"
+/** The columns toLockRecord reads. */
+const LOCK_COLUMNS = 'l.database, l.mode, l.holder, l.namespace, l.reason, l.locked_by, l.locked_at, l.expires_at, l.unlock_policy, l.unlock_at, l.approvals'
 /** Unexpired rows of `l`; `now` names the query parameter that holds the plugin's clock. */
 const live = (now: string): string =>
   `(l.expires_at IS NULL OR l.expires_at > ${now}::bigint) AND (l.unlock_at IS NULL OR l.unlock_at > ${now}::bigint)`
@@ -64,7 +66,7 @@ export class PostgresLockStore implements LockStore {
   /** Whether the schema has the audit table (migration 2); tests may open older levels. */
   private readonly hasEvents: boolean
   /** Lock and unlock in one statement each, for the common cases (schema 4 and later: holders, policies). */
-  private readonly fast: { acquire: { name: string, text: string }, unlock: { name: string, text: string } } | null
+  private readonly fast: { acquire: string, unlock: string } | null
   /** Set by a notification or a reconnect; cleared by hasChanged. True at first, as a new reader knows nothing. */
   private changed = true
   /** Highest version already announced by a notification or a poll, so neither announces it twice. */
@@ -79,9 +81,7 @@ export class PostgresLockStore implements LockStore {
     this.pollFallbackInterval = positiveOption('pollFallbackInterval', options.pollFallbackInterval, 100)
     const migrations = options.migrations ?? POSTGRES_MIGRATIONS
     this.hasEvents = migrations.some((migration) => migration.version >= 2)
-    this.fast = migrations.some((migration) => migration.version >= 4)
-      ? { acquire: { name: `dblock_acquire_${this.schema}`, text: this.fastAcquireSql() }, unlock: { name: `dblock_unlock_${this.schema}`, text: this.fastUnlockSql() } }
-      : null
+    this.fast = migrations.some((migration) => migration.version >= 4) ? { acquire: this.fastAcquireSql(), unlock: this.fastUnlockSql() } : null
   }
 
   /**
@@ -164,6 +164,11 @@ export class PostgresLockStore implements LockStore {
     return this.connection.query<R>(sql, params)
   }
 
+  /** A statement the store sends often: parsed and planned once per connection. `what` names it; one text per name. */
+  private async prepared<R extends object> (what: string, sql: string, params: unknown[]): Promise<R[]> {
+    return this.connection.prepared<R>(`dblock_${what}_${this.schema}`, sql, params)
+  }
+
   /** Runs `work` in a transaction that first takes the writers' row lock, so versions commit in order. */
   private async write<T> (work: (client: PoolClient, version: number) => Promise<T>): Promise<T> {
     await this.connect()
@@ -195,7 +200,7 @@ export class PostgresLockStore implements LockStore {
       const events = input.audit === undefined
         ? []
         : [{ ...input.audit, type: 'locked', database: input.database, mode: input.mode, holder: input.holder, reason: input.reason, detail: null, count: 1 }]
-      const [row] = await this.connection.prepared<FastAcquireRow>(this.fast.acquire.name, this.fast.acquire.text, [
+      const [row] = await this.prepared<FastAcquireRow>('acquire', this.fast.acquire, [
         input.database, input.mode, input.holder, input.namespace, input.reason, input.lockedBy, input.now, input.expiresAt, input.audit?.owner ?? null,
         policyColumn(input.unlock), JSON.stringify(events), this.connection.channel
       ])
@@ -276,7 +281,7 @@ export class PostgresLockStore implements LockStore {
       const stamp = audit === undefined
         ? null
         : { at: audit.at, principal: audit.principal, requestId: audit.requestId, client: audit.client, route: audit.route, owner: audit.owner }
-      const [row] = await this.connection.prepared<FastUnlockRow>(this.fast.unlock.name, this.fast.unlock.text, [
+      const [row] = await this.prepared<FastUnlockRow>('unlock', this.fast.unlock, [
         database, mode, holder, now, stamp === null ? null : JSON.stringify(stamp), this.connection.channel
       ])
       if (row.fast) {
@@ -327,8 +332,9 @@ export class PostgresLockStore implements LockStore {
 
   async locksOf (database: string, now: number, ancestors: readonly string[] = []): Promise<LockRecord[]> {
     // Its own locks first (by mode, holder), then those it inherits, nearest namespace last.
-    const rows = await this.query<PostgresLockRow>(
-      `SELECT * FROM ${this.t.locks} l
+    // Columns by name: a prepared `SELECT *` would fail once a migration added a column.
+    const rows = await this.prepared<LockRow>('locks_of',
+      `SELECT ${LOCK_COLUMNS} FROM ${this.t.locks} l
        WHERE (l.database = $1 OR (l.namespace = ANY ($3::text[]) AND l.database <> $1)) AND ${live('$2')}
        ORDER BY l.database <> $1, length(l.namespace), l.namespace, l.mode, l.holder`,
       [database, now, ancestors]
@@ -428,7 +434,7 @@ export class PostgresLockStore implements LockStore {
     const startedAt = performance.now()
     // Notifications do the work; the poll bounds how long a lost one could go unnoticed.
     if (!this.connection.listening || startedAt - this.polledAt >= this.pollFallbackInterval) {
-      const [row] = await this.query<{ version: string }>(`SELECT version FROM ${this.t.state}`)
+      const [row] = await this.prepared<{ version: string }>('version', `SELECT version FROM ${this.t.state}`, [])
       this.polledAt = startedAt
       // Any other version than the one announced last, lower too (a store rebuilt), is news.
       if (Number(row.version) !== this.seenVersion) this.saw(Number(row.version), true)
@@ -449,7 +455,7 @@ export class PostgresLockStore implements LockStore {
 
   async changesSince (version: number, now: number): Promise<StoreChanges | null> {
     // One statement, so the version, the journal and the rows come from one snapshot of the data.
-    const [row] = await this.query<{ version: string, pruned_through: string, databases: string[], rows: LockRecord[] }>(
+    const [row] = await this.prepared<{ version: string, pruned_through: string, databases: string[], rows: LockRecord[] }>('changes_since',
       `WITH s AS (
          SELECT version, pruned_through FROM ${this.t.state}
        ), changed AS (
@@ -472,7 +478,7 @@ export class PostgresLockStore implements LockStore {
   async report (report: ProcessReport): Promise<void> {
     // One statement: the upsert and the draining rows change together. The delete and the
     // insert touch different rows, so their order inside the statement does not matter.
-    await this.query(
+    await this.prepared('report',
       `WITH p AS (
          INSERT INTO ${this.t.processes} (id, pid, applied_version, heartbeat_at)
          VALUES ($1, $2, $3, $4::bigint + ${SERVER_CLOCK} - $5::bigint)
@@ -487,7 +493,7 @@ export class PostgresLockStore implements LockStore {
 
   async drainState (target: DrainTarget, version: number, liveSince: number, exceptProcessId = ''): Promise<DrainState> {
     // liveSince is in this host's clock: moved to the server's clock like the heartbeats it is compared with.
-    const [row] = await this.query<{ lagging: number, draining: number }>(
+    const [row] = await this.prepared<{ lagging: number, draining: number }>('drain_state',
       `WITH live AS (SELECT $3::bigint + ${SERVER_CLOCK} - $5::bigint AS since)
        SELECT
          (SELECT count(*)::int FROM ${this.t.processes} p, live
