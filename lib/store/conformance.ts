@@ -231,6 +231,29 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     t.same(keys(expired?.rows ?? []).sort(), ['b:delete'], 'expired rows are left out')
   })
 
+  t.test('a write\'s own change, when the store returns one, is what changesSince answers after it', async (t) => {
+    const store = await (await fixture(t)).open()
+    /** Rows in one order, whatever order the store gave them in. */
+    const sorted = (rows: LockRecord[] = []): LockRecord[] => rows.slice().sort((a, b) => `${a.mode} ${a.holder}`.localeCompare(`${b.mode} ${b.holder}`))
+    await store.acquire(input('acme', { holder: 'legal', namespace: 'acme', mode: 'write', expiresAt: T0 + 60_000 }))
+    await store.acquire(input('acme', { holder: 'old', expiresAt: T0 - 1 }))
+    const writes = [
+      async () => (await store.acquire(input('acme', { holder: 'backup' }))).change,
+      async () => (await store.acquire(input('acme', { holder: 'old' }))).change,
+      async () => (await store.requestUnlock('acme', 'delete', 'backup', 'alice', T0)).change,
+      async () => (await store.requestUnlock('acme', 'delete', null, 'alice', T0)).change
+    ]
+    let returned = 0
+    for (const write of writes) {
+      const change = await write()
+      if (change === undefined) continue
+      returned++
+      const answer = await store.changesSince(change.from, T0)
+      t.same([change.version, change.databases, sorted(change.rows)], [answer?.version, answer?.databases, sorted(answer?.rows)])
+    }
+    t.pass(`${returned} of ${writes.length} writes returned their change (returning none is allowed)`)
+  })
+
   t.test('changesSince answers null once the journal no longer reaches back', async (t) => {
     const store = await (await fixture(t)).open({ journalRetention: 1 })
     await store.acquire(input('a'))
