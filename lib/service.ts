@@ -56,6 +56,11 @@ export function toInfo (record: LockRecord, database: string): LockStatus['locks
   }
 }
 
+/** A database's status from its locks as `locksOf` lists them. */
+function statusOf (target: ResolvedDatabase, rows: LockRecord[]): LockStatus {
+  return { database: target.id, locked: rows.length > 0, locks: rows.map((row) => toInfo(row, target.id)) }
+}
+
 function encodeCursor (record: LockRecord): string {
   return Buffer.from(JSON.stringify([record.database, record.mode, record.holder])).toString('base64url')
 }
@@ -146,9 +151,10 @@ export class LockService {
       await this.usingStore('apply a new lock', () => this.view.applyLocal(result.change))
       // A namespace lock waits for blocked operations on every name below it too.
       const drainTarget = { name, subtree: result.record.namespace !== null }
+      // The store may read the status along with the last drain check: the call's answer.
       const drained = await this.usingStore('wait for in-flight operations', () =>
-        this.view.waitForDrain(drainTarget, result.version, this.options.drainTimeout))
-      if (!drained) {
+        this.view.waitForDrain(drainTarget, result.version, this.options.drainTimeout, { database, ancestors: ancestorsOf(name) }))
+      if (drained === null) {
         conflict = true
         throw new LockConflictError(displayName(database), this.options.drainTimeout)
       }
@@ -157,8 +163,8 @@ export class LockService {
       if (still === null || still === undefined || still.id !== database) throw new DatabaseNotFoundError(displayName(database))
       // A concurrent request that created the row may have withdrawn it while we waited
       // (its wait timed out): without a live row there is nothing to acknowledge. The status
-      // read that answers the call shows it, so one read does both.
-      status = await this.status(target)
+      // that answers the call shows it, so one read does both.
+      status = drained.locks === undefined ? await this.status(target) : statusOf(target, drained.locks)
       if (!status.locks.some((lock) => lock.inheritedFrom === null && lock.mode === input.mode && lock.holder === input.holder)) {
         conflict = true
         throw new LockConflictError(displayName(database), this.options.drainTimeout)
@@ -237,7 +243,7 @@ export class LockService {
   /** Its own locks, then those it inherits from the namespaces above its name. */
   async status (target: ResolvedDatabase): Promise<LockStatus> {
     const rows = await this.usingStore('read locks', () => this.store.locksOf(target.id, this.options.now(), ancestorsOf(nameOf(target))))
-    return { database: target.id, locked: rows.length > 0, locks: rows.map((row) => toInfo(row, target.id)) }
+    return statusOf(target, rows)
   }
 
   /** One page of the trail; with `owner`, only the events from while that principal owned the database. */

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
-import type { DrainTarget, LockMode, LockStore, OwnChange, StoreChanges, StoreWatch } from '../types/index.js'
+import type { DrainState, DrainTarget, LockMode, LockStore, OwnChange, StatusRequest, StoreChanges, StoreWatch } from '../types/index.js'
 import { isWithin } from './names.js'
 import { liftsAt } from './store/rows.js'
 import { NameSet } from './name-set.js'
@@ -484,17 +484,21 @@ export class LockView {
   /**
    * Waits until every live process has applied `version` and none (this one included) still
    * runs an operation that the locks block on the target name (or, for a subtree, below it).
-   * Resolves false when `timeout` ms pass first.
+   * Resolves with the last drain state (with the status of `statusOf` when the store read it
+   * along), or null when `timeout` ms pass first.
    */
-  async waitForDrain (target: DrainTarget, version: number, timeout: number): Promise<boolean> {
+  async waitForDrain (
+    target: DrainTarget, version: number, timeout: number, statusOf?: Omit<StatusRequest, 'now'>
+  ): Promise<DrainState | null> {
     const deadline = performance.now() + timeout
     const { store, processTimeout } = this.options
     for (let pause = 1; ; pause = Math.min(pause * 2, 10)) {
       if (!this.isDrainingWithin(target.name, target.subtree)) {
-        const state = await store.drainState(target, version, Date.now() - processTimeout, this.processId)
-        if (state.lagging === 0 && state.draining === 0) return true
+        const request = statusOf === undefined ? undefined : { ...statusOf, now: this.options.now() }
+        const state = await store.drainState(target, version, Date.now() - processTimeout, this.processId, request)
+        if (state.lagging === 0 && state.draining === 0) return state
       }
-      if (performance.now() >= deadline) return false
+      if (performance.now() >= deadline) return null
       await this.pauseUnlessWoken(pause)
     }
   }

@@ -205,6 +205,15 @@ export interface DrainState {
   lagging: number
   /** Live processes still running a blocked operation on the database. */
   draining: number
+  /** Optional: what `locksOf` answers for the `statusOf` asked, read with the counts (saves a read). */
+  locks?: LockRecord[]
+}
+
+/** The status `drainState` may read along: `locksOf(database, now, ancestors)`. */
+export interface StatusRequest {
+  database: string
+  now: number
+  ancestors: readonly string[]
 }
 
 export interface ProcessReport {
@@ -316,7 +325,7 @@ export interface LockStore {
   changesSince(version: number, now: number): Promise<StoreChanges | null>
 
   report(report: ProcessReport): Promise<void>
-  drainState(target: DrainTarget, version: number, liveSince: number, exceptProcessId?: string): Promise<DrainState>
+  drainState(target: DrainTarget, version: number, liveSince: number, exceptProcessId?: string, statusOf?: StatusRequest): Promise<DrainState>
   forgetProcess(processId: string): Promise<void>
   /** Removes rows of processes whose heartbeat is older than `before`. */
   reapProcesses(before: number): Promise<number>

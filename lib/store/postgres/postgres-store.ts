@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks'
 import type { PoolClient } from 'pg'
 import type {
   AcquireInput, AcquireResult, AuditStamp, DrainState, DrainTarget, LockEvent, LockEventType, LockMode, LockRecord, LockStore, OwnChange,
-  ProcessReport, StoreChanges, StoredLockEvent, UnlockOutcome
+  ProcessReport, StatusRequest, StoreChanges, StoredLockEvent, UnlockOutcome
 } from '../../../types/index.js'
 import {
   type EventRow, type LockRow, decideAcquire, expiredEvent, isLive, newLockRecord, planUnlock, policyColumn, toLockRecord, toStoredEvent
@@ -491,19 +491,29 @@ export class PostgresLockStore implements LockStore {
     )
   }
 
-  async drainState (target: DrainTarget, version: number, liveSince: number, exceptProcessId = ''): Promise<DrainState> {
+  async drainState (target: DrainTarget, version: number, liveSince: number, exceptProcessId = '', statusOf?: StatusRequest): Promise<DrainState> {
     // liveSince is in this host's clock: moved to the server's clock like the heartbeats it is compared with.
-    const [row] = await this.prepared<{ lagging: number, draining: number }>('drain_state',
-      `WITH live AS (SELECT $3::bigint + ${SERVER_CLOCK} - $5::bigint AS since)
+    const counts = `WITH live AS (SELECT $3::bigint + ${SERVER_CLOCK} - $5::bigint AS since)
        SELECT
          (SELECT count(*)::int FROM ${this.t.processes} p, live
           WHERE p.heartbeat_at >= live.since AND p.applied_version < $2 AND p.id <> $4) AS lagging,
          (SELECT count(*)::int FROM ${this.t.draining} d JOIN ${this.t.processes} p ON p.id = d.process_id, live
           WHERE (d.database = $1 OR ($6 AND left(d.database, length($1) + 1) IN ($1 || '.', $1 || '/')))
-            AND p.heartbeat_at >= live.since AND p.id <> $4) AS draining`,
-      [target.name, version, liveSince, exceptProcessId, Date.now(), target.subtree]
+            AND p.heartbeat_at >= live.since AND p.id <> $4) AS draining`
+    const params = [target.name, version, liveSince, exceptProcessId, Date.now(), target.subtree]
+    if (statusOf === undefined) {
+      const [row] = await this.prepared<{ lagging: number, draining: number }>('drain_state', counts, params)
+      return { lagging: row.lagging, draining: row.draining }
+    }
+    // The locker's status in the same statement: what locksOf answers, in its order.
+    const [row] = await this.prepared<{ lagging: number, draining: number, locks: LockRow[] }>('drain_state_status',
+      `${counts},
+         (SELECT coalesce(json_agg(to_json(l) ORDER BY l.database <> $7, length(l.namespace), l.namespace, l.mode, l.holder), '[]')
+          FROM ${this.t.locks} l
+          WHERE (l.database = $7 OR (l.namespace = ANY ($9::text[]) AND l.database <> $7)) AND ${live('$8')}) AS locks`,
+      [...params, statusOf.database, statusOf.now, statusOf.ancestors]
     )
-    return { lagging: row.lagging, draining: row.draining }
+    return { lagging: row.lagging, draining: row.draining, locks: row.locks.map(toLockRecord) }
   }
 
   async forgetProcess (processId: string): Promise<void> {
