@@ -362,6 +362,20 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     ], [0, 1, 1])
   })
 
+  t.test('drainState may read the status asked along: then it is what locksOf answers', async (t) => {
+    const store = await (await fixture(t)).open()
+    await store.acquire(input('acme', { holder: 'legal', namespace: 'acme', expiresAt: T0 + 60_000 }))
+    await store.acquire(input('acme/prod', { holder: 'backup', mode: 'write' }))
+    await store.acquire(input('acme/prod', { holder: 'ops' }))
+    await store.acquire(input('acme/prod', { holder: 'gone', expiresAt: T0 - 1 }))
+    await store.acquire(input('acme/test'))
+    const statusOf = { database: 'acme/prod', now: T0, ancestors: ['acme'] }
+    const state = await store.drainState({ name: 'acme/prod', subtree: false }, 0, T0 - 5000, '', statusOf)
+    t.same([state.lagging, state.draining], [0, 0])
+    if (state.locks === undefined) t.pass('this store reads no status along (allowed)')
+    else t.same(state.locks, await store.locksOf('acme/prod', T0, ['acme']), 'the same rows, in the same order')
+  })
+
   t.test('drainState sees processes that report through other stores', async (t) => {
     const storage = await fixture(t)
     const [one, two] = [await storage.open(), await storage.open()]
