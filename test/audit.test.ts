@@ -101,6 +101,24 @@ t.test('pagination and the type filter', async (t) => {
   t.equal((await demo.admin('GET', '/v1/database/prod/lock/events?cursor=zz')).statusCode, 400)
 })
 
+t.test('event pages: an exactly full last page ends; cursors not made by the server are refused', async (t) => {
+  const demo = await startDemo(t)
+  await createDatabases(demo, ['prod'])
+  await demo.as('alice', 'POST', '/v1/database/prod/lock')
+  await demo.as('alice', 'POST', '/v1/database/prod/unlock')
+  const page = (query: string) => demo.admin('GET', `/v1/database/prod/lock/events${query}`)
+  t.equal((await page('?limit=2')).json().nextCursor, null, 'two events, two per page: no further page')
+  const first = (await page('?limit=1')).json()
+  t.same((await page(`?limit=1&cursor=${first.nextCursor}`)).json().events.map((event: EventBody) => event.type), ['locked'], 'the cursor leads to the older event')
+  const crafted = (text: string) => Buffer.from(text).toString('base64url')
+  t.same((await page(`?cursor=${crafted('0:1')}`)).json(), { events: [], nextCursor: null }, 'before the first event (id 1): nothing, and no error')
+  for (const [label, text] of [['no time', 'x:5'], ['no id', '4102444800000:x'], ['id 0', '4102444800000:0'], ['a negative id', '4102444800000:-3']]) {
+    const res = await page(`?cursor=${crafted(text)}`)
+    t.equal(res.statusCode, 400, label)
+    t.match(res.json(), { code: 'INVALID_LOCK_REQUEST', message: 'The cursor is not valid: pass the nextCursor of the previous page unchanged, or leave it out to start over' }, label)
+  }
+})
+
 t.test('owner or admin only', async (t) => {
   const demo = await startDemo(t)
   await createDatabases(demo, ['prod'])

@@ -39,6 +39,29 @@ t.test('a DELETE slower than drainTimeout: 409 LOCK_CONFLICT and no lock row', a
   t.equal((await deleting).statusCode, 200)
 })
 
+t.test('a database replaced under a new identity while the lock waited: 404, no lock', async (t) => {
+  // The host resolves a name or an identity. The DELETE in flight is a restore that replaces
+  // db-1 by db-2 and points the old identity at the new database.
+  let current = { id: 'db-1', owner: 'alice' }
+  const app = newHost(t)
+  await app.register(databaseLock, hostOptions(t, { resolveDatabase: (name) => ['prod', 'db-1', current.id].includes(name) ? current : null }))
+  const gate: { release?: () => void } = {}
+  app.delete('/db/:name', async () => {
+    await new Promise<void>((resolve) => { gate.release = resolve })
+    current = { id: 'db-2', owner: 'alice' }
+    return { replaced: true }
+  })
+  await app.ready()
+  const replacing = app.inject({ method: 'DELETE', url: '/db/prod', headers: { 'x-user': 'alice' } })
+  await until(() => gate.release !== undefined, 'the DELETE to be in flight')
+  const locking = app.databaseLock.lock('prod')
+  await until(async () => (await app.databaseLock.list()).locks.length > 0, "the lock's row")
+  gate.release?.()
+  t.equal((await replacing).statusCode, 200)
+  await t.rejects(locking, { statusCode: 404, code: 'DATABASE_NOT_FOUND' }, 'the database the lock was asked for is gone')
+  t.same((await app.databaseLock.list()).locks, [], 'no lock is left on either')
+})
+
 t.test('a write in flight holds up a write lock but not a delete lock', async (t) => {
   const app = newHost(t)
   // A lock that waits for the write (which is held until the end) answers 409 after 200 ms.

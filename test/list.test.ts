@@ -54,6 +54,32 @@ t.test('default and maximum page size, and bad queries', async (t) => {
   t.equal((await demo.admin('GET', '/v1/locks?sort=asc')).statusCode, 400, 'unknown query fields are refused')
 })
 
+t.test('a last page that is exactly full has no next cursor; cursors not made by the server are refused', async (t) => {
+  const demo = await startDemo(t)
+  const store = new SqliteLockStore({ path: lockFile(demo.dataDir) })
+  for (let i = 0; i < 5; i++) await store.acquire({ database: `db${i}`, mode: 'delete', reason: null, lockedBy: 'ops', now: Date.now(), expiresAt: null, refreshReason: false, refreshExpiry: false })
+  await store.close()
+  const all = (await demo.admin('GET', '/v1/locks?limit=5')).json()
+  t.equal(all.locks.length, 5)
+  t.equal(all.nextCursor, null, 'five locks, five per page: no further page')
+  const first = (await demo.admin('GET', '/v1/locks?limit=4')).json()
+  const last = (await demo.admin('GET', `/v1/locks?limit=4&cursor=${first.nextCursor}`)).json()
+  t.match(last, { locks: [{ database: 'db4', mode: 'delete' }], nextCursor: null }, 'the cursor leads to the fifth')
+  t.equal(last.locks.length, 1)
+  const crafted = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+  for (const [label, cursor] of [
+    ['three items', crafted(['db1', 'delete', 'x'])],
+    ['one item', crafted(['db1'])],
+    ['a number for the database', crafted([1, 'delete'])],
+    ['an unknown mode', crafted(['db1', 'read'])],
+    ['an object', crafted({ database: 'db1', mode: 'delete' })]
+  ]) {
+    const res = await demo.admin('GET', `/v1/locks?cursor=${cursor}`)
+    t.equal(res.statusCode, 400, label)
+    t.match(res.json(), { code: 'INVALID_LOCK_REQUEST', message: /cursor is not valid/ }, label)
+  }
+})
+
 t.test('non-admins are refused', async (t) => {
   const demo = await startDemo(t)
   t.equal((await demo.as('alice', 'GET', '/v1/locks')).statusCode, 403)

@@ -132,6 +132,20 @@ t.test('re-locking with a ttl refreshes the expiry and keeps lockedAt', async (t
   t.equal((await demo.as('alice', 'POST', '/v1/database/prod/rows', {})).statusCode, 503, 'still held past the first expiry')
 })
 
+t.test('re-locking without a ttl keeps the expiry of either mode', async (t) => {
+  const clock = fakeClock()
+  const demo = await startDemo(t, { lockOptions: { now: clock.now } })
+  await createDatabases(demo, ['prod'])
+  await demo.as('alice', 'POST', '/v1/database/prod/lock', { mode: 'write', ttl: 60 })
+  await demo.as('alice', 'POST', '/v1/database/prod/lock', { mode: 'delete', ttl: 60 })
+  clock.advance(30_000)
+  for (const mode of ['write', 'delete']) {
+    const again = await demo.as('alice', 'POST', '/v1/database/prod/lock', { mode, reason: 'still' })
+    const lock = again.json().locks.find((candidate: { mode: string }) => candidate.mode === mode)
+    t.match(lock, { reason: 'still', expiresAt: '2026-11-23T10:01:00.000Z' }, `${mode}: a new reason, the same expiry`)
+  }
+})
+
 t.test('expired locks are removed from the store in the background', async (t) => {
   const clock = fakeClock()
   const demo = await startDemo(t, { lockOptions: { now: clock.now, purgeInterval: 20 } })

@@ -34,4 +34,30 @@ t.test('a lock whose row was rolled back by a concurrent request answers 409, no
   t.equal(b.json().code, 'LOCK_CONFLICT')
   t.equal((await deleting).statusCode, 200, 'the delete, never refused, completes')
   t.same(await store.locksOf('prod', Date.now()), [], 'no lock is left')
+  t.equal((await app.databaseLock.events('prod', { type: 'conflict' })).events.length, 2, 'both conflicts are in the audit trail')
+})
+
+t.test('the same when the database holds a lock of the other mode: only the mode asked for counts', async (t) => {
+  const store = new SqliteLockStore({ path: `${tempDir(t)}/locks.db` })
+  t.teardown(() => store.close())
+  const app = newHost(t)
+  await app.register(databaseLock, hostOptions(t, { store, drainTimeout: 300 }))
+  const gate: { release?: () => void } = {}
+  app.post('/db/:name/rows', async () => { await new Promise<void>((resolve) => { gate.release = resolve }); return { written: true } })
+  await app.ready()
+
+  // A delete lock does not wait for writes: it is live while write locks A and B wait for the write.
+  await app.databaseLock.lock('prod', { mode: 'delete', reason: 'kept' })
+  const writing = app.inject({ method: 'POST', url: '/db/prod/rows' })
+  await until(() => gate.release !== undefined, 'the write to be in flight')
+  const lockA = app.databaseLock.lock('prod', { mode: 'write', reason: 'A' })
+  await until(async () => (await store.locksOf('prod', Date.now())).some((lock) => lock.mode === 'write'), "A's write lock row")
+  const lockB = app.databaseLock.lock('prod', { mode: 'write' })
+
+  await t.rejects(lockA, { code: 'LOCK_CONFLICT' }, 'A timed out waiting for the write and withdrew its lock')
+  await t.rejects(lockB, { code: 'LOCK_CONFLICT' }, 'B is not acknowledged: the delete lock is not the write lock it asked for')
+  gate.release?.()
+  t.equal((await writing).statusCode, 200)
+  t.match(await store.locksOf('prod', Date.now()), [{ mode: 'delete', reason: 'kept' }], 'the delete lock alone is left')
+  t.equal((await app.databaseLock.events('prod', { type: 'conflict' })).events.length, 2, 'both conflicts are in the audit trail')
 })
