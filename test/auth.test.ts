@@ -86,14 +86,16 @@ t.test('admin key: wrong, other length, or missing', async (t) => {
   t.equal((await demo.as('alice', 'GET', '/v1/database/prod/lock')).json().locked, false, 'no lock was taken')
 
   const logs = sink.lines.join('')
-  t.match(logs, /wrong X-Admin-Key refused/, 'the refusal is logged')
+  const refusal = sink.lines.map((line) => JSON.parse(line)).find((line) => /X-Admin-Key/.test(line.msg))
+  t.match(refusal, { level: 40, code: 'INVALID_ADMIN_KEY', msg: 'database-lock: wrong X-Admin-Key refused' }, 'the refusal is logged as a warning with its code')
   t.notMatch(logs, new RegExp(wrongKey), 'the wrong key is not logged')
   t.notMatch(logs, new RegExp(ADMIN_KEY), 'the real key is not logged')
   t.notMatch(logs, /alice-token/, 'tokens are not logged')
 })
 
 t.test('admin key: with no key configured the header grants nothing', async (t) => {
-  const demo = await startDemo(t, { adminKey: undefined })
+  const sink = logSink()
+  const demo = await startDemo(t, { adminKey: undefined, logger: sink.logger })
   await createDatabases(demo, ['prod'])
   const res = await demo.admin('POST', '/v1/database/prod/lock')
   t.equal(res.statusCode, 403)
@@ -101,6 +103,8 @@ t.test('admin key: with no key configured the header grants nothing', async (t) 
   t.match(res.json().message, /no admin key configured/)
   t.equal((await demo.admin('GET', '/v1/locks')).statusCode, 403)
   t.equal((await demo.as('alice', 'POST', '/v1/database/prod/lock')).statusCode, 200, 'the owner still may')
+  const warning = sink.lines.map((line) => JSON.parse(line)).find((line) => /X-Admin-Key/.test(line.msg))
+  t.match(warning, { level: 40, code: 'INVALID_ADMIN_KEY', msg: 'database-lock: X-Admin-Key sent, but no admin key is configured' }, 'logged as a warning with its code')
 })
 
 t.test('the owner needs no key; a non-owner with a wrong key is still refused', async (t) => {
@@ -114,11 +118,35 @@ t.test('the owner needs no key; a non-owner with a wrong key is still refused', 
   t.equal(aliceWithWrongKey.statusCode, 200, 'the owner passes even with a stray wrong key')
 })
 
+t.test('which refusal a caller gets when several strategies fail: the most telling, the first of equals', async (t) => {
+  const demo = await startDemo(t)
+  await createDatabases(demo, ['prod'], 'bob')
+  const wrongKey = { 'x-admin-key': `${ADMIN_KEY}x` }
+  const unknown = await demo.as('alice', 'POST', '/v1/database/nope/lock', undefined, wrongKey)
+  t.equal(unknown.json().code, 'DATABASE_NOT_FOUND', 'an unknown database beats a wrong key')
+  const notOwner = await demo.as('alice', 'POST', '/v1/database/prod/lock', undefined, wrongKey)
+  t.equal(notOwner.json().code, 'INVALID_ADMIN_KEY', 'a wrong key (tried first) beats not being the owner')
+})
+
+t.test('a caller with both a token and the admin key acts as the admin key', async (t) => {
+  const demo = await startDemo(t)
+  await createDatabases(demo, ['prod'])
+  await demo.as('alice', 'POST', '/v1/database/prod/lock', { reason: 'mine' })
+  const both = { 'x-admin-key': ADMIN_KEY }
+  const lock = await demo.as('alice', 'POST', '/v1/database/prod/lock', { mode: 'write' }, both)
+  t.match(lock.json().locks, [{ mode: 'delete', lockedBy: 'alice' }, { mode: 'write', lockedBy: 'admin-key' }], 'recorded as the admin key')
+  const events = await demo.as('alice', 'GET', '/v1/database/prod/lock/events', undefined, both)
+  t.same(events.json().events.map((event: { principal: string }) => event.principal), ['admin-key', 'alice'], 'and reads the trail')
+})
+
 t.test('only the admin key lists locks', async (t) => {
   const demo = await startDemo(t)
   const res = await demo.as('alice', 'GET', '/v1/locks')
   t.equal(res.statusCode, 403)
   t.equal(res.json().code, 'ADMIN_REQUIRED')
+  const anonymous = await demo.as(null, 'GET', '/v1/locks')
+  t.equal(anonymous.statusCode, 401)
+  t.equal(anonymous.json().code, 'AUTHENTICATION_REQUIRED')
 })
 
 t.test('safeEqual compares in constant time whatever the lengths', async (t) => {
