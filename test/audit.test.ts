@@ -3,6 +3,7 @@ import { Writable } from 'node:stream'
 import Database from 'better-sqlite3'
 import t from 'tap'
 import { ADMIN_KEY, createDatabases, fakeClock, startDemo, type DemoHandle } from './helpers/app.js'
+import { databaseLock, hostOptions, newHost } from './helpers/host.js'
 import { lockFile } from './helpers/store.js'
 import { until } from './helpers/wait.js'
 
@@ -127,6 +128,19 @@ t.test('owner or admin only', async (t) => {
   t.equal((await demo.as('bob', 'GET', '/v1/database/prod/lock/events')).statusCode, 403)
   t.equal((await demo.as(null, 'GET', '/v1/database/prod/lock/events')).statusCode, 401)
   t.equal((await demo.as('alice', 'GET', '/v1/database/nope/lock/events')).statusCode, 404)
+})
+
+t.test('through a host strategy: an unknown database is 404 unless the admin key asks; events show only their documented fields', async (t) => {
+  const app = newHost(t)
+  // The host's own strategy admits every caller (as an SSO gateway might).
+  await app.register(databaseLock, hostOptions(t, { authStrategies: [async () => {}] }))
+  await app.ready()
+  const unknown = await app.inject({ method: 'GET', url: '/v1/database/nope/lock/events', headers: { 'x-user': 'alice' } })
+  t.equal(unknown.statusCode, 404)
+  t.equal(unknown.json().code, 'DATABASE_NOT_FOUND')
+  await app.databaseLock.lock('prod', { by: 'ops' })
+  const page = (await app.inject({ method: 'GET', url: '/v1/database/prod/lock/events', headers: { 'x-user': 'alice' } })).json()
+  t.same(Object.keys(page.events[0]).sort(), ['at', 'client', 'count', 'database', 'id', 'mode', 'principal', 'reason', 'requestId', 'route', 'type'], 'not who owned it then: that stays in the store')
 })
 
 t.test('a flood of 10,000 refused deletes stays a bounded number of rows with correct counts', async (t) => {

@@ -10,6 +10,9 @@ interface Operation {
   requestBody?: { required?: boolean }
   responses: Record<string, Response>
   security?: unknown[]
+  tags?: string[]
+  summary?: string
+  description?: string
 }
 
 async function documentOf (t: Parameters<typeof startDemo>[0]) {
@@ -73,6 +76,27 @@ t.test('redocly lint, recommended rules: no error and no warning', async (t) => 
   const problems = await lintFromString({ source, absoluteRef: '/openapi.json', config })
   const report = problems.map((problem) => `${problem.severity} ${problem.ruleId}: ${problem.message} (${problem.location[0]?.pointer ?? ''})`)
   t.same(report, [], `${problems.length} problems`)
+})
+
+t.test('the lock routes document themselves: tag, summary, description, every answer', async (t) => {
+  const { paths } = await documentOf(t)
+  const routes: Array<[string, string, boolean]> = [
+    ['/v1/database/{name}/lock', 'post', true],
+    ['/v1/database/{name}/unlock', 'post', true],
+    ['/v1/database/{name}/lock', 'get', false],
+    ['/v1/database/{name}/lock/events', 'get', true],
+    ['/v1/locks', 'get', true]
+  ]
+  for (const [path, method, described] of routes) {
+    const operation = paths[path][method]
+    const label = `${method.toUpperCase()} ${path}`
+    t.same(operation.tags, ['database locks'], `${label}: tagged`)
+    t.ok((operation.summary ?? '').length > 10, `${label}: a summary`)
+    if (described) t.ok((operation.description ?? '').length > 20, `${label}: a description`)
+    // The list is about no one database: no 404.
+    const statuses = path === '/v1/locks' ? ['200', '400', '401', '403', '503'] : ['200', '400', '401', '403', '404', '503']
+    for (const status of statuses) t.ok(operation.responses[status] !== undefined, `${label}: documents ${status}`)
+  }
 })
 
 t.test('/health answers 200 even with a bad token', async (t) => {
