@@ -140,7 +140,7 @@ t.test('through a host strategy: an unknown database is 404 unless the admin key
   t.equal(unknown.json().code, 'DATABASE_NOT_FOUND')
   await app.databaseLock.lock('prod', { by: 'ops' })
   const page = (await app.inject({ method: 'GET', url: '/v1/database/prod/lock/events', headers: { 'x-user': 'alice' } })).json()
-  t.same(Object.keys(page.events[0]).sort(), ['at', 'client', 'count', 'database', 'id', 'mode', 'principal', 'reason', 'requestId', 'route', 'type'], 'not who owned it then: that stays in the store')
+  t.same(Object.keys(page.events[0]).sort(), ['at', 'client', 'count', 'database', 'holder', 'id', 'mode', 'principal', 'reason', 'requestId', 'route', 'type'], 'not who owned it then: that stays in the store')
 })
 
 t.test('a flood of 10,000 refused deletes stays a bounded number of rows with correct counts', async (t) => {

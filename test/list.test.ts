@@ -57,7 +57,7 @@ t.test('default and maximum page size, and bad queries', async (t) => {
 t.test('a last page that is exactly full has no next cursor; cursors not made by the server are refused', async (t) => {
   const demo = await startDemo(t)
   const store = new SqliteLockStore({ path: lockFile(demo.dataDir) })
-  for (let i = 0; i < 5; i++) await store.acquire({ database: `db${i}`, mode: 'delete', reason: null, lockedBy: 'ops', now: Date.now(), expiresAt: null, refreshReason: false, refreshExpiry: false })
+  for (let i = 0; i < 5; i++) await store.acquire({ database: `db${i}`, mode: 'delete', reason: null, holder: 'ops', namespace: null, lockedBy: 'ops', now: Date.now(), expiresAt: null, refreshReason: false, refreshExpiry: false, refreshNamespace: false, unlock: null, refreshUnlock: false })
   await store.close()
   const all = (await demo.admin('GET', '/v1/locks?limit=5')).json()
   t.equal(all.locks.length, 5)
@@ -68,10 +68,11 @@ t.test('a last page that is exactly full has no next cursor; cursors not made by
   t.equal(last.locks.length, 1)
   const crafted = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
   for (const [label, cursor] of [
-    ['three items', crafted(['db1', 'delete', 'x'])],
-    ['one item', crafted(['db1'])],
-    ['a number for the database', crafted([1, 'delete'])],
-    ['an unknown mode', crafted(['db1', 'read'])],
+    ['four items', crafted(['db1', 'delete', 'ops', 'x'])],
+    ['two items', crafted(['db1', 'delete'])],
+    ['a number for the database', crafted([1, 'delete', 'ops'])],
+    ['an unknown mode', crafted(['db1', 'read', 'ops'])],
+    ['a number for the holder', crafted(['db1', 'delete', 7])],
     ['an object', crafted({ database: 'db1', mode: 'delete' })]
   ]) {
     const res = await demo.admin('GET', `/v1/locks?cursor=${cursor}`)

@@ -69,6 +69,7 @@ class FailingStore extends SqliteLockStore {
   override async drainState (...args: Parameters<SqliteLockStore['drainState']>) { this.check('drainState'); return super.drainState(...args) }
   override async locksOf (...args: Parameters<SqliteLockStore['locksOf']>) { this.check('locksOf'); return super.locksOf(...args) }
   override async release (...args: Parameters<SqliteLockStore['release']>) { this.check('release'); return super.release(...args) }
+  override async requestUnlock (...args: Parameters<SqliteLockStore['requestUnlock']>) { this.check('requestUnlock'); return super.requestUnlock(...args) }
   override async list (...args: Parameters<SqliteLockStore['list']>) { this.check('list'); return super.list(...args) }
   override async listEvents (...args: Parameters<SqliteLockStore['listEvents']>) { this.check('listEvents'); return super.listEvents(...args) }
 }
@@ -102,7 +103,7 @@ t.test('a store failure answers 503 and is logged with what the plugin was tryin
     ['drainState', () => lock.lock('prod'), 'wait for in-flight operations'],
     ['locksOf', () => lock.lock('prod'), 'read locks'],
     ['locksOf', () => lock.status('stage'), 'read locks'],
-    ['release', () => lock.unlock('stage'), 'remove a lock'],
+    ['requestUnlock', () => lock.unlock('stage'), 'remove a lock'],
     ['list', () => lock.list(), 'list locks'],
     ['listEvents', () => lock.events('stage'), 'read audit events']
   ]
