@@ -1,7 +1,7 @@
 // Database names: bad ones get 400 INVALID_DATABASE_NAME and change nothing.
 import Fastify from 'fastify'
 import t from 'tap'
-import { checkDatabaseName, displayName, nameParam } from '../lib/names.js'
+import { ancestorsOf, checkDatabaseName, displayName, isWithin, nameParam } from '../lib/names.js'
 import { createDatabases, startDemo } from './helpers/app.js'
 import { databaseLock, hostOptions } from './helpers/host.js'
 import { storeContent } from './helpers/store.js'
@@ -63,6 +63,15 @@ t.test('names in messages: control characters escaped, cut after 80 characters',
   t.equal(displayName('a'.repeat(80)), 'a'.repeat(80), '80 characters are shown whole')
   t.equal(displayName(`${'a'.repeat(80)}bc`), `${'a'.repeat(80)}…`, 'longer names are cut at 80')
   t.equal(displayName('prod\n"x"'), 'prod\\n\\"x\\"', 'a newline and quotes are escaped')
+})
+
+t.test('namespaces: the names above a name, and what lies within one', async (t) => {
+  t.same(ancestorsOf('acme/prod/eu'), ['acme', 'acme/prod'], 'nearest last')
+  t.same(ancestorsOf('acme.prod/eu'), ['acme', 'acme.prod'], 'either separator')
+  t.same(ancestorsOf('acme'), [], 'a top-level name has none')
+  t.same(ancestorsOf('a.b'), ['a'], 'a one-character namespace')
+  for (const name of ['acme', 'acme.prod', 'acme/prod', 'acme/prod/eu']) t.ok(isWithin(name, 'acme'), `${name} is within acme`)
+  for (const name of ['acme2', 'acmeprod', 'acm', 'other/acme', 'prod']) t.notOk(isWithin(name, 'acme'), `${name} is not within acme`)
 })
 
 t.test('the name parameter of a request, or "" when there is none', async (t) => {
