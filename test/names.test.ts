@@ -30,7 +30,10 @@ const INVALID = [
   ['newline', 'prod\n'],
   ['plus', 'a+b'],
   ['quote', 'a"b'],
-  ['at sign', 'a@b']
+  ['at sign', 'a@b'],
+  // After a segment's first character, the same characters as anywhere else.
+  ['uppercase inside a later segment', 'team/pROD'],
+  ['space inside a later segment', 'team.p d']
 ] as const
 
 t.test('the name rules', async (t) => {
