@@ -3,6 +3,7 @@ import { Writable } from 'node:stream'
 import t from 'tap'
 import { safeEqual } from '../lib/compare.js'
 import { ADMIN_KEY, createDatabases, startDemo } from './helpers/app.js'
+import { databaseLock, hostOptions, newHost } from './helpers/host.js'
 
 function logSink () {
   const lines: string[] = []
@@ -158,4 +159,19 @@ t.test('safeEqual compares in constant time whatever the lengths', async (t) => 
 
 t.test('an admin key shorter than 16 characters is refused at register time', async (t) => {
   await t.rejects(startDemo(t, { adminKey: 'short' }), { code: 'INVALID_LOCK_OPTION', message: /at least 16 characters/ })
+})
+
+t.test('a principal function that answers undefined for a caller it does not know: 401, as for null', async (t) => {
+  const app = newHost(t)
+  await app.register(databaseLock, hostOptions(t, {
+    adminKey: ADMIN_KEY,
+    principal: (request) => typeof request.headers['x-user'] === 'string' ? request.headers['x-user'] : undefined
+  }))
+  await app.ready()
+  for (const [method, url] of [['POST', '/v1/database/prod/lock'], ['GET', '/v1/database/prod/lock'], ['GET', '/v1/locks']] as const) {
+    const res = await app.inject({ method, url })
+    t.equal(res.statusCode, 401, `${method} ${url}`)
+    t.equal(res.json().code, 'AUTHENTICATION_REQUIRED', `${method} ${url}: not a refusal of who the caller is`)
+  }
+  t.equal((await app.inject({ method: 'GET', url: '/v1/database/prod/lock', headers: { 'x-user': 'alice' } })).json().locked, false)
 })
