@@ -96,6 +96,23 @@ t.test('a refusal names every holder to the owner and the admin key, and nothing
   t.same(Object.keys(stranger.json()).sort(), ['code', 'database', 'error', 'message', 'operation', 'statusCode'], 'no holders, reasons or lockedBy')
 })
 
+t.test('a refusal\'s reason, lockedBy and Retry-After are of the holder whose lock ends last, wherever it sorts', async (t) => {
+  const demo = await startDemo(t)
+  await createDatabases(demo, ['prod', 'stage'])
+  // Locks are listed by holder: on prod the lock ending last sorts first, on stage last.
+  await demo.admin('POST', '/v1/database/prod/lock', { mode: 'write', holder: 'a-restore', reason: 'restore', ttl: 3600 })
+  await demo.as('alice', 'POST', '/v1/database/prod/lock', { mode: 'write', holder: 'b-fix', reason: 'quick fix', ttl: 60 })
+  await demo.as('alice', 'POST', '/v1/database/stage/lock', { mode: 'write', holder: 'a-fix', reason: 'quick fix', ttl: 60 })
+  await demo.admin('POST', '/v1/database/stage/lock', { mode: 'write', holder: 'b-restore', reason: 'restore', ttl: 3600 })
+  for (const name of ['prod', 'stage']) {
+    const write = await demo.as('alice', 'POST', `/v1/database/${name}/rows`, { n: 1 })
+    t.equal(write.statusCode, 503, `${name}: refused`)
+    t.match(write.json(), { reason: 'restore', lockedBy: 'admin-key', message: /restore/ }, `${name}: the lock that ends last`)
+    t.ok(write.json().retryAfter > 60, `${name}: Retry-After waits for it (${String(write.json().retryAfter)} s)`)
+    t.equal(write.json().locks.length, 2, `${name}: both holders listed`)
+  }
+})
+
 t.test('an invalid holder is a 400 that says what a holder may be, and nothing is written', async (t) => {
   const demo = await startDemo(t)
   await createDatabases(demo, ['prod'])
