@@ -70,9 +70,10 @@ t.test('the host\'s own response schemas are kept', async (t) => {
   app.post('/own-4xx/:name', { schema: { response: { '4xx': mine } } }, answer(403))
   app.post('/own-503/:name', { schema: { response: { 503: mine } } }, answer(503))
   app.post('/own-5xx/:name', { schema: { response: { '5xx': mine } } }, answer(503))
+  app.post('/own-5XX/:name', { schema: { response: { '5XX': mine } } }, answer(503))
   await app.ready()
   t.same((await app.inject({ method: 'POST', url: '/ok/prod' })).json(), { ok: true }, 'its 200 schema still shapes its answer')
-  for (const route of ['own-403', 'own-4xx', 'own-503', 'own-5xx']) {
+  for (const route of ['own-403', 'own-4xx', 'own-503', 'own-5xx', 'own-5XX']) {
     t.same((await app.inject({ method: 'POST', url: `/${route}/prod` })).json(), { mine: 'kept' }, `${route}: its own schema, not the guard's`)
   }
 })
