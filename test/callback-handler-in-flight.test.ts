@@ -40,3 +40,37 @@ t.test('the same when the handler returns the reply it will send later', async (
   t.equal((await deleting).statusCode, 200, 'the delete that started first completes')
   t.ok(sentAt > 0 && lockedAt >= sentAt, `the lock was acknowledged only after the delete's reply (${lockedAt - sentAt} ms after)`)
 })
+
+/** A thenable that is not a native promise (a query builder, say), settled after `ms`. */
+function lazyThenable<T> (ms: number, outcome: () => T): PromiseLike<T> {
+  return {
+    then (onFulfilled, onRejected) {
+      return new Promise<T>((resolve, reject) => { setTimeout(() => { try { resolve(outcome()) } catch (err) { reject(err) } }, ms) }).then(onFulfilled, onRejected)
+    }
+  }
+}
+
+t.test('a handler that returns another kind of thenable is in flight until it settles', async (t) => {
+  const app = newHost(t)
+  await app.register(databaseLock, hostOptions(t))
+  const state = { started: false }
+  let settledAt = 0
+  app.delete('/db/:name', (_request, _reply) => {
+    state.started = true
+    return lazyThenable(300, () => { settledAt = Date.now(); return { deleted: true } })
+  })
+  app.delete('/fails/:name', (_request, _reply) => lazyThenable(10, () => { throw new Error('query failed') }))
+  await app.ready()
+  const deleting = app.inject({ method: 'DELETE', url: '/db/prod', headers: { 'x-user': 'alice' } })
+  await until(() => state.started, 'the DELETE handler to start')
+  await app.databaseLock.lock('prod')
+  const lockedAt = Date.now()
+  t.same((await deleting).json(), { deleted: true }, 'the delete that started first completes')
+  t.ok(settledAt > 0 && lockedAt >= settledAt, `the lock was acknowledged only after the handler settled (${lockedAt - settledAt} ms after)`)
+
+  const failed = await app.inject({ method: 'DELETE', url: '/fails/stage', headers: { 'x-user': 'alice' } })
+  t.equal(failed.statusCode, 500, 'a thenable that rejects is the host\'s error')
+  t.match(failed.json(), { message: 'query failed' })
+  // Still counted in flight, it would make the lock give up after its wait (an error, not a status).
+  t.match(await app.databaseLock.lock('stage'), { locked: true }, 'and is no longer in flight: the lock is taken')
+})
