@@ -34,6 +34,27 @@ t.test('the handler wrapper: a lock that lands after the guard let a request thr
   t.equal(deleted, false, 'its handler never ran')
 })
 
+t.test('the preHandler: a locked database is refused there, before any hook after it runs', async (t) => {
+  const app = newHost(t)
+  await app.register(databaseLock, hostOptions(t))
+  // As above, a preHandler that runs after the guard: it must not run for a refused request
+  // (the handler wrapper would refuse it too, but only after the hook had done its work).
+  const ranAfterGuard: string[] = []
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]
+    route.preHandler = [...existing, async (request) => { ranAfterGuard.push(request.url) }]
+  })
+  app.delete('/db/:name', async () => ({ deleted: true }))
+  await app.ready()
+  await app.databaseLock.lock('prod', { reason: 'locked before' })
+  const res = await app.inject({ method: 'DELETE', url: '/db/prod', headers: { 'x-user': 'alice' } })
+  t.equal(res.statusCode, 403)
+  t.match(res.json(), { code: 'DATABASE_LOCKED', reason: 'locked before' })
+  t.same(ranAfterGuard, [], 'the hook after the guard never ran')
+  t.equal((await app.inject({ method: 'DELETE', url: '/db/stage', headers: { 'x-user': 'alice' } })).statusCode, 200)
+  t.same(ranAfterGuard, ['/db/stage'], 'it runs for a request the guard lets through')
+})
+
 /** A store that misses change notices (as a PostgreSQL store may, when a NOTIFY is lost): only a forced read sees changes. */
 class DeafStore extends SqliteLockStore {
   override async hasChanged (): Promise<boolean> {
