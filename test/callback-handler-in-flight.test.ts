@@ -74,3 +74,28 @@ t.test('a handler that returns another kind of thenable is in flight until it se
   // Still counted in flight, it would make the lock give up after its wait (an error, not a status).
   t.match(await app.databaseLock.lock('stage'), { locked: true }, 'and is no longer in flight: the lock is taken')
 })
+
+t.test('a namespace lock waits for a DELETE in flight below it when the host\'s ids are not its names', async (t) => {
+  const app = newHost(t)
+  // Ids of the host's own (it resolves a name or an id); the namespaced name comes with them.
+  const resolveDatabase = (nameOrId: string) => {
+    const name = nameOrId.replace(/^id-of-/, '')
+    return { id: `id-of-${name}`, owner: 'alice', name }
+  }
+  await app.register(databaseLock, hostOptions(t, { resolveDatabase }))
+  const state = { started: false }
+  let finishedAt = 0
+  app.delete('/db/:name', async () => {
+    state.started = true
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    finishedAt = Date.now()
+    return { deleted: true }
+  })
+  await app.ready()
+  const deleting = app.inject({ method: 'DELETE', url: '/db/acme.prod', headers: { 'x-user': 'alice' } })
+  await until(() => state.started, 'the DELETE handler to start')
+  t.match(await app.databaseLock.lock('acme', { children: true }), { locked: true })
+  const lockedAt = Date.now()
+  t.equal((await deleting).statusCode, 200, 'the delete that started first completes')
+  t.ok(finishedAt > 0 && lockedAt >= finishedAt, `the lock on acme and below was acknowledged only after the delete of acme.prod (${lockedAt - finishedAt} ms after)`)
+})
