@@ -99,6 +99,18 @@ t.test('the lock routes document themselves: tag, summary, description, every an
   }
 })
 
+t.test('the lock routes\' descriptions state what a caller relies on', async (t) => {
+  const { paths } = await documentOf(t)
+  const facts: Array<[string, string, RegExp[]]> = [
+    ['/v1/database/{name}/lock', 'post', [/deletes and resets answer 403/, /guarded write answers 503/, /`holder` \(default: the caller\)/, /every name below/, /none of them is still running/, /Idempotent per mode and holder/]],
+    ['/v1/database/{name}/unlock', 'post', [/other holders' locks and the other mode stay/, /`\{"holder": "\*"\}` lifts every holder's lock/]],
+    ['/v1/database/{name}/lock', 'get', [/expired locks are never shown/]]
+  ]
+  for (const [path, method, patterns] of facts) {
+    for (const pattern of patterns) t.match(paths[path][method].description ?? '', pattern, `${method.toUpperCase()} ${path}: ${String(pattern)}`)
+  }
+})
+
 t.test('/health answers 200 even with a bad token', async (t) => {
   const demo = await startDemo(t)
   const res = await demo.app.inject({ method: 'GET', url: '/health', headers: { authorization: 'Bearer nonsense' } })
