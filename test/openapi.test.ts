@@ -8,6 +8,7 @@ interface Response { description?: string, content?: { 'application/json'?: { sc
 interface Operation {
   operationId?: string
   requestBody?: { required?: boolean }
+  parameters?: Array<{ in: string, name: string, description?: string }>
   responses: Record<string, Response>
   security?: unknown[]
   tags?: string[]
@@ -109,6 +110,8 @@ t.test('the lock routes\' descriptions state what a caller relies on', async (t)
   for (const [path, method, patterns] of facts) {
     for (const pattern of patterns) t.match(paths[path][method].description ?? '', pattern, `${method.toUpperCase()} ${path}: ${String(pattern)}`)
   }
+  const parameters = paths['/v1/database/{name}/lock'].post.parameters ?? []
+  t.match(parameters.find((parameter) => parameter.in === 'path'), { name: 'name', description: /travels as %2F/ }, 'the name parameter says how a "/" travels')
 })
 
 t.test('/health answers 200 even with a bad token', async (t) => {
