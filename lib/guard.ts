@@ -118,7 +118,9 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
     const admin = presentsAdminKey(request, options.adminKey)
     audit.blocked(database, refusal.lock, refusal.lock === 'write' ? refusal.reason : null, originOf(request, principal, target.owner))
     if (principal === null && !admin) return new AuthenticationRequiredError()
-    const details = admin || principal === target.owner ? await lockDetails(target, refusal.lock) : null
+    // '' owns nothing: it stands for the owner of a name that does not exist yet (see decide).
+    const owner = target.owner !== '' && principal === target.owner
+    const details = admin || owner ? await lockDetails(target, refusal.lock) : null
     if (refusal.lock === 'delete') {
       return Object.assign(new DatabaseLockedError(displayName(database), `${prefix}/${encodeURIComponent(name)}/unlock`), {
         database,

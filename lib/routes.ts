@@ -119,6 +119,8 @@ export function registerRoutes (host: FastifyInstance, options: ResolvedOptions,
     }
     // The admin key reads the whole trail; anybody else only what happened while they owned the name.
     const reader = isAdmin(request) ? null : (await options.principal(request)) ?? ''
+    // '' owns nothing: it is whom the trail records as owner of a name nobody owned yet.
+    if (reader === '') return { events: [], nextCursor: null }
     return service.events(target, query.type ?? null, query.limit ?? DEFAULT_EVENTS_LIMIT, query.cursor, reader)
   })
 

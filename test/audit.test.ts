@@ -143,6 +143,28 @@ t.test('through a host strategy: an unknown database is 404 unless the admin key
   t.same(Object.keys(page.events[0]).sort(), ['at', 'client', 'count', 'database', 'holder', 'id', 'mode', 'principal', 'reason', 'requestId', 'route', 'type'], 'not who owned it then: that stays in the store')
 })
 
+t.test('through a host strategy, a caller without a principal reads no event: "" owns nothing', async (t) => {
+  const owners = new Map([['acme', 'alice']])
+  const app = newHost(t)
+  await app.register(databaseLock, hostOptions(t, {
+    authStrategies: [async () => {}],
+    resolveDatabase: (name) => owners.has(name) ? { id: name, owner: owners.get(name) ?? 'nobody' } : null
+  }))
+  app.post('/db/:name', async () => ({ created: true }))
+  await app.ready()
+  await app.databaseLock.lock('acme', { mode: 'write', children: true, ttl: 600, by: 'ops', reason: 'restore INC-4711' })
+  // Creating acme/new is refused; nobody owns that name yet, so the event is recorded for nobody.
+  t.equal((await app.inject({ method: 'POST', url: '/db/acme%2Fnew', headers: { 'x-user': 'bob' } })).statusCode, 503)
+  owners.set('acme/new', 'carol')
+  await until(async () => (await app.databaseLock.events('acme/new')).events.length > 0, 'the refusal in the trail')
+
+  const anonymous = await app.inject({ method: 'GET', url: '/v1/database/acme%2Fnew/lock/events' })
+  t.equal(anonymous.statusCode, 200, 'the host strategy admits the caller')
+  t.same(anonymous.json().events, [], 'and it reads nothing')
+  const owner = await app.inject({ method: 'GET', url: '/v1/database/acme%2Fnew/lock/events', headers: { 'x-user': 'carol' } })
+  t.same(owner.json().events, [], 'the owner reads only what happened while the name was theirs')
+})
+
 t.test('a flood of 10,000 refused deletes stays a bounded number of rows with correct counts', async (t) => {
   const demo = await startDemo(t)
   await createDatabases(demo, ['prod'])

@@ -6,6 +6,7 @@
 // no credentials gets 401 AUTHENTICATION_REQUIRED.
 import t from 'tap'
 import { ADMIN_KEY, createDatabases, startDemo } from '../helpers/app.js'
+import { databaseLock, hostOptions, newHost } from '../helpers/host.js'
 
 const SECRET = 'restore after breach INC-4711, customer acme'
 
@@ -56,4 +57,24 @@ t.test('delete lock: anonymous 401, a stranger a bare 403, the owner the reason 
   t.equal(owner.statusCode, 403)
   t.match(owner.json(), { code: 'DATABASE_LOCKED', reason: SECRET, lockedBy: 'alice' })
   t.equal((await demo.as('alice', 'GET', '/v1/database/prod')).statusCode, 200, 'still there')
+})
+
+t.test('a name that does not exist yet has no owner: a principal of "" learns nothing of the namespace lock that refuses it', async (t) => {
+  const app = newHost(t)
+  await app.register(databaseLock, hostOptions(t, {
+    principal: (request) => typeof request.headers['x-user'] === 'string' ? request.headers['x-user'] : null,
+    // Only acme exists; a name below it is being created.
+    resolveDatabase: (name) => name === 'acme' ? { id: 'acme', owner: 'alice' } : null
+  }))
+  app.post('/db/:name', async () => ({ written: true }))
+  await app.ready()
+  await app.databaseLock.lock('acme', { mode: 'write', children: true, ttl: 600, reason: SECRET, by: 'alice' })
+
+  const post = async (user: string) => app.inject({ method: 'POST', url: `/db/${encodeURIComponent('acme/new')}`, headers: { 'x-user': user } })
+  for (const user of ['', 'bob']) {
+    const refused = await post(user)
+    t.equal(refused.statusCode, 503, `${JSON.stringify(user)}: refused`)
+    t.notMatch(refused.body, /INC-4711|alice/, `${JSON.stringify(user)}: no reason, no holder`)
+    t.notOk('locks' in refused.json(), `${JSON.stringify(user)}: no locks`)
+  }
 })
