@@ -161,3 +161,28 @@ t.test('a write that waited for another writer hands its view no change that mis
   t.ok(outcome.change === undefined || outcome.change.rows.some((row) => row.holder === 'legal'), 'no change, or one that has the other writer\'s lock')
   t.same((await store.locksOf('prod', Date.now())).map((row) => `${row.mode} ${row.holder}`), ['delete legal', 'delete second', 'write restore'])
 })
+
+t.test('a report commits without waiting for the WAL flush, and the lock committed after it on the same connection still waits', async (t) => {
+  const store = openStore(t, server.createSchema(t))
+  await store.connect()
+  // Every query of the report and of the lock after it, with the connection that ran it.
+  const clients = new Set<pg.Client>()
+  const query = pg.Client.prototype.query
+  function noted (this: pg.Client, ...args: unknown[]): unknown {
+    clients.add(this)
+    return Reflect.apply(query, this, args)
+  }
+  Object.defineProperty(pg.Client.prototype, 'query', { value: noted, configurable: true, writable: true })
+  try {
+    await store.report({ processId: 'p1', pid: process.pid, appliedVersion: 0, heartbeatAt: Date.now(), draining: [] })
+  } finally {
+    Object.defineProperty(pg.Client.prototype, 'query', { value: query, configurable: true, writable: true })
+  }
+  t.equal(clients.size, 1, 'one connection')
+  const [client] = clients
+  const settings = await client.query<{ setting: string }>("SELECT current_setting('synchronous_commit') AS setting")
+  t.equal(settings.rows[0].setting, 'on', 'synchronous_commit is off only inside the report\'s own transaction')
+  // The report's statement asks for it: set_config(..., is_local => true) in its own transaction.
+  const reportText = await client.query<{ statement: string }>('SELECT statement FROM pg_prepared_statements WHERE name = $1', [`dblock_report_${store.schema}`])
+  t.match(reportText.rows[0]?.statement ?? '', /set_config\('synchronous_commit', 'off', true\)/)
+})

@@ -478,15 +478,20 @@ export class PostgresLockStore implements LockStore {
   async report (report: ProcessReport): Promise<void> {
     // One statement: the upsert and the draining rows change together. The delete and the
     // insert touch different rows, so their order inside the statement does not matter.
+    // Its commit does not wait for the WAL flush (synchronous_commit off for this transaction
+    // only): a report matters only to processes alive with this one and the server, and a
+    // server crash ends their connections; lock and unlock commits stay durable.
     await this.prepared('report',
-      `WITH p AS (
+      `WITH unflushed AS (
+         SELECT set_config('synchronous_commit', 'off', true)
+       ), p AS (
          INSERT INTO ${this.t.processes} (id, pid, applied_version, heartbeat_at)
          VALUES ($1, $2, $3, $4::bigint + ${SERVER_CLOCK} - $5::bigint)
          ON CONFLICT (id) DO UPDATE SET applied_version = excluded.applied_version, heartbeat_at = excluded.heartbeat_at
        ), gone AS (
          DELETE FROM ${this.t.draining} WHERE process_id = $1 AND database <> ALL ($6::text[])
        )
-       INSERT INTO ${this.t.draining} (process_id, database) SELECT $1, unnest($6::text[]) ON CONFLICT DO NOTHING`,
+       INSERT INTO ${this.t.draining} (process_id, database) SELECT $1, unnest($6::text[]) FROM unflushed ON CONFLICT DO NOTHING`,
       [report.processId, report.pid, report.appliedVersion, report.heartbeatAt, Date.now(), report.draining]
     )
   }
