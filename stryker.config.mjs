@@ -31,6 +31,9 @@ export const targets = {
   ]
 }
 
+// Stryker runs each test file with node, not through tap: give it .taprc's timeout (seconds).
+process.env.TAP_TIMEOUT ??= '180'
+
 const target = process.env.MUTATE_TARGET ?? 'names'
 const testFiles = targets[target]
 if (testFiles === undefined) throw new Error(`MUTATE_TARGET=${target}: use one of ${Object.keys(targets).join(', ')}`)

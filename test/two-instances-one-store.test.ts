@@ -215,7 +215,8 @@ t.test('an outage of the view is logged once, its end once, and the next outage 
   const counted = countingStore(store)
   const app = Fastify({ logger: { level: 'info', stream } })
   t.teardown(() => app.close())
-  await instance(t, { store: counted.store, pollInterval: 10 }, () => {}, app)
+  // maxStaleness 40: the safety-net poll, all there is while the store's watch is healthy, every 10 ms.
+  await instance(t, { store: counted.store, pollInterval: 10, maxStaleness: 40 }, () => {}, app)
   const failed = () => lines.filter((line) => line.level === 50 && /refreshing the lock view failed/.test(line.msg))
   const recovered = () => lines.filter((line) => line.level === 30 && line.msg === 'database-lock: the lock view is refreshing again')
   const polls = async (n: number) => { const from = counted.count('hasChanged'); await until(() => counted.count('hasChanged') >= from + n, `${n} polls`) }
@@ -238,7 +239,8 @@ t.test('once closed, the plugin no longer polls the store it was given', async (
   t.teardown(() => store.close())
   const counted = countingStore(store)
   const app = newHost(t)
-  await instance(t, { store: counted.store, pollInterval: 10 }, () => {}, app)
+  // maxStaleness 40: the safety-net poll, all there is while the store's watch is healthy, every 10 ms.
+  await instance(t, { store: counted.store, pollInterval: 10, maxStaleness: 40 }, () => {}, app)
   await until(() => counted.count('hasChanged') >= 3, 'a few polls')
   await app.close()
   const after = counted.count('hasChanged')
