@@ -85,6 +85,18 @@ export class PostgresLockStore implements LockStore {
   }
 
   /**
+   * The version bump and the journal row of a one-statement write, as CTEs `v` and `j`: they run
+   * only when the CTE `written` returned a row; the changed database is $1.
+   */
+  private journalCtes (written: string): string {
+    return `v AS (
+        UPDATE ${this.t.state} SET version = version + 1 WHERE EXISTS (SELECT FROM ${written}) RETURNING version
+      ), j AS (
+        INSERT INTO ${this.t.changes} (version, database, changed_at) SELECT v.version, $1::text, ${TX_CLOCK} FROM v
+      )`
+  }
+
+  /**
    * Lock in one statement when no row of the holder exists (the common case): lock the state row
    * (writers commit in version order), insert, journal, audit and notify. The INSERT reads the
    * state row it locked, so the row lock comes first, as in every other write. Any row of the
@@ -99,11 +111,7 @@ export class PostgresLockStore implements LockStore {
         SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::bigint, $8::bigint, $9::text, $10::jsonb FROM s
         ON CONFLICT (database, mode, holder) DO NOTHING
         RETURNING id
-      ), v AS (
-        UPDATE ${t.state} SET version = version + 1 WHERE EXISTS (SELECT FROM ins) RETURNING version
-      ), j AS (
-        INSERT INTO ${t.changes} (version, database, changed_at) SELECT v.version, $1::text, ${TX_CLOCK} FROM v
-      ), e AS (
+      ), ${this.journalCtes('ins')}, e AS (
         INSERT INTO ${t.events} (${EVENT_COLUMNS})
         SELECT ${EVENT_FIELDS} FROM json_to_recordset($11::json) AS e ${EVENT_RECORD} WHERE EXISTS (SELECT FROM ins)
       )
@@ -132,11 +140,7 @@ export class PostgresLockStore implements LockStore {
         SELECT (SELECT version FROM ${t.state}) = s.version AND NOT EXISTS (SELECT FROM asked WHERE asked.unlock_policy IS NOT NULL) AS fast FROM s
       ), d AS (
         DELETE FROM ${t.locks} l USING ok WHERE ok.fast AND l.id IN (SELECT id FROM asked) RETURNING l.id, l.holder
-      ), v AS (
-        UPDATE ${t.state} SET version = version + 1 WHERE EXISTS (SELECT FROM d) RETURNING version
-      ), j AS (
-        INSERT INTO ${t.changes} (version, database, changed_at) SELECT v.version, $1::text, ${TX_CLOCK} FROM v
-      ), e AS (
+      ), ${this.journalCtes('d')}, e AS (
         INSERT INTO ${t.events} (${EVENT_COLUMNS})
         SELECT e.at, 'unlocked', $1::text, $2::text, d.holder, e.principal, NULL, e."requestId", e.client, e.route, e.owner, 1, NULL
         FROM json_to_record($5::json) AS e (at bigint, principal text, "requestId" text, client text, route text, owner text), d

@@ -90,8 +90,10 @@ export const PERMANENT_DELETE_NAMES =
 /** The name a chunk of PERMANENT_DELETE_NAMES ends with, or none when the rest fit in one. */
 export const PERMANENT_DELETE_CHUNK_END =
   `SELECT database FROM locks WHERE ${PERMANENT_DELETE} AND database > @after ORDER BY database LIMIT 1 OFFSET ${NAMES_PER_CHUNK - 1}`
+/** Every live lock as visitLive hands it over, one raw row each. */
+const LIVE_LOCKS = `SELECT database, mode, ${LIFTS_AT}, reason, namespace FROM locks WHERE ${LIVE}`
 /** Every other live lock, through index locks_not_permanent_delete. */
-export const OTHER_LIVE_LOCKS = `SELECT database, mode, ${LIFTS_AT}, reason, namespace FROM locks WHERE ${LIVE} AND NOT (${PERMANENT_DELETE})`
+export const OTHER_LIVE_LOCKS = `${LIVE_LOCKS} AND NOT (${PERMANENT_DELETE})`
 
 /** The schema version a file records (`PRAGMA user_version`). */
 function userVersion (db: Database.Database): number {
@@ -199,7 +201,7 @@ export class SqliteLockStore implements LockStore {
       // back at once (no page is written), or fails with BUSY at once (no busy handler).
       beginWrite: db.prepare('BEGIN IMMEDIATE'),
       rollback: db.prepare('ROLLBACK'),
-      liveRaw: db.prepare<{ now: number }, unknown[]>(`SELECT database, mode, ${LIFTS_AT}, reason, namespace FROM locks WHERE ${LIVE}`).raw(),
+      liveRaw: db.prepare<{ now: number }, unknown[]>(LIVE_LOCKS).raw(),
       // Start-up reads the permanent delete locks in a few buffers ...
       permanentDeleteNames: db.prepare<{ after: string, upto: string | null }, Buffer | null>(PERMANENT_DELETE_NAMES).pluck(),
       permanentDeleteChunkEnd: db.prepare<{ after: string }, string>(PERMANENT_DELETE_CHUNK_END).pluck(),
