@@ -23,7 +23,7 @@ function tally (reportFile) {
 }
 
 async function main () {
-  const { targets } = await import(join(ROOT, 'stryker.config.mjs'))
+  const { targets } = await import(join(ROOT, 'test', 'mutation', 'targets.mjs'))
   const chosen = process.env.MUTATE_TARGET === undefined ? Object.keys(targets) : process.env.MUTATE_TARGET.split(',')
   const reportOnly = process.argv.includes('--report')
   let failed = false
