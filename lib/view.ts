@@ -417,7 +417,7 @@ export class LockView {
     const startedAt = performance.now()
     const { store } = this.options
     // hasChanged consumes the change it reports: after a failed read, read again regardless.
-    const changed = await store.hasChanged()
+    const changed = await store.hasChanged(this.appliedVersion)
     if (force || changed || this.readFailed) {
       this.readFailed = true
       // A process that has applied nothing yet loads every live lock at once.

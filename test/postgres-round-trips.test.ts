@@ -3,6 +3,7 @@
 // the common case, and the writer's view applies its own write without reading it back.
 // Also: a write whose snapshot is behind (another writer committed while it waited for the
 // state row) hands the view no change, so a view never applies rows that miss that write.
+import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify from 'fastify'
 import pg from 'pg'
 import t from 'tap'
@@ -185,4 +186,29 @@ t.test('a report commits without waiting for the WAL flush, and the lock committ
   // The report's statement asks for it: set_config(..., is_local => true) in its own transaction.
   const reportText = await client.query<{ statement: string }>('SELECT statement FROM pg_prepared_statements WHERE name = $1', [`dblock_report_${store.schema}`])
   t.match(reportText.rows[0]?.statement ?? '', /set_config\('synchronous_commit', 'off', true\)/)
+})
+
+t.test('a writer is not told of its own write: hasChanged(appliedVersion) leaves out versions the caller has applied', async (t) => {
+  const schema = server.createSchema(t)
+  const writer = openStore(t, schema)
+  const other = openStore(t, schema)
+  await writer.connect()
+  t.equal(await writer.hasChanged(0), true, 'a new reader knows nothing yet')
+  const { version } = await writer.acquire(lock('prod'))
+  // The notification comes back to the writer's own LISTEN connection, and its fallback poll
+  // (every 100 ms) reads the new version too: give both the time to arrive.
+  const deadline = performance.now() + 400
+  const answers: boolean[] = []
+  while (performance.now() < deadline) {
+    answers.push(await writer.hasChanged(version))
+    await sleep(10)
+  }
+  t.notOk(answers.includes(true), 'never news to a caller that has applied it')
+  t.equal(await writer.hasChanged(), false, 'consumed, as before')
+
+  await other.acquire(lock('staging'))
+  await until(() => writer.hasChanged(version), 'news of another store\'s write')
+  const { version: own } = await writer.acquire(lock('qa'))
+  await until(() => writer.hasChanged(), 'news of its own write, asked without appliedVersion')
+  t.ok(own > version)
 })

@@ -313,8 +313,12 @@ export interface LockStore {
      */
     permanentDeletes?: (names: Uint8Array) => void
   ): Promise<number>
-  /** Cheap: has anything been written since the last call? */
-  hasChanged(): Promise<boolean>
+  /**
+   * Cheap: has anything been written since the last call? With `appliedVersion` (the version
+   * the caller has applied, its own writes included), a store may leave out news of versions up
+   * to it, so that a writer does not read back its own write. A store may ignore it.
+   */
+  hasChanged(appliedVersion?: number): Promise<boolean>
   /**
    * Optional: calls `onChange` soon after another connection commits a change, so that the
    * plugin polls at once instead of often. Null when the store cannot watch; the plugin then

@@ -69,6 +69,8 @@ export class PostgresLockStore implements LockStore {
   private readonly fast: { acquire: string, unlock: string } | null
   /** Set by a notification or a reconnect; cleared by hasChanged. True at first, as a new reader knows nothing. */
   private changed = true
+  /** Set with `changed` when what changed is not a higher version (missed notifications, a store rebuilt): news to every reader. */
+  private changedUnknown = true
   /** Highest version already announced by a notification or a poll, so neither announces it twice. */
   private seenVersion = -1
   private polledAt = -Infinity
@@ -433,7 +435,7 @@ export class PostgresLockStore implements LockStore {
     return { version: Number(row.version), rows: row.rows }
   }
 
-  async hasChanged (): Promise<boolean> {
+  async hasChanged (appliedVersion?: number): Promise<boolean> {
     await this.connect()
     const startedAt = performance.now()
     // Notifications do the work; the poll bounds how long a lost one could go unnoticed.
@@ -443,17 +445,25 @@ export class PostgresLockStore implements LockStore {
       // Any other version than the one announced last, lower too (a store rebuilt), is news.
       if (Number(row.version) !== this.seenVersion) this.saw(Number(row.version), true)
     }
-    const changed = this.changed
+    // A version the caller has applied is no news: its own write, announced back to it.
+    const changed = this.changed && (this.changedUnknown || appliedVersion === undefined || this.seenVersion > appliedVersion)
     this.changed = false
+    this.changedUnknown = false
     return changed
   }
 
   private saw (version: number, fromPoll = false): void {
     if (!Number.isSafeInteger(version)) {
       this.changed = true
-    } else if (version > this.seenVersion || fromPoll) {
+      this.changedUnknown = true
+    } else if (version > this.seenVersion) {
       this.seenVersion = version
       this.changed = true
+    } else if (fromPoll) {
+      // Lower than announced: the store was rebuilt.
+      this.seenVersion = version
+      this.changed = true
+      this.changedUnknown = true
     }
   }
 
