@@ -197,8 +197,9 @@ export class LockService {
    */
   async unlock (target: ResolvedDatabase, mode: LockMode, holder: string | null, origin: EventOrigin, approver: string): Promise<UnlockResult> {
     const stamp = this.audit.stampFor(origin)
-    const outcome = await this.usingStore('remove a lock', () =>
-      this.store.requestUnlock(target.id, mode, holder, approver, this.options.now(), stamp))
+    const now = this.options.now()
+    const statusRequest = { database: target.id, now, ancestors: ancestorsOf(nameOf(target)) }
+    const outcome = await this.usingStore('remove a lock', () => this.store.requestUnlock(target.id, mode, holder, approver, now, stamp, statusRequest))
     for (const event of outcome.events) this.audit.logChange(event.type, target.id, mode, event.holder, null, stamp, event.detail)
     if (outcome.released.length > 0 || outcome.scheduled.length > 0) {
       try {
@@ -208,7 +209,8 @@ export class LockService {
         this.log.warn({ err }, 'database-lock: unlocked, but refreshing the local view failed')
       }
     }
-    const status = await this.status(target)
+    // The status that answers: read along with the write when the store could, else now.
+    const status = outcome.locks === undefined ? await this.status(target) : statusOf(target, outcome.locks)
     const shown = displayName(nameOf(target))
     if (outcome.awaiting.length > 0) {
       const { holder: waiting, approvals, needed } = outcome.awaiting[0]

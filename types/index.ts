@@ -175,6 +175,8 @@ export interface UnlockOutcome {
   events: Array<{ type: LockEventType, holder: string, detail: string | null }>
   /** Optional: what the write changed, so the writer's own view applies it without reading the store. */
   change?: OwnChange
+  /** Optional, when `statusOf` was given: the database's locks after the unlock, as locksOf answers them. */
+  locks?: LockRecord[]
 }
 
 /** Changes since a version: the current live rows of each changed database. */
@@ -289,7 +291,11 @@ export interface LockStore {
    * row under its own unlock policy, in one transaction: a row without a policy goes; `never`
    * stays; an approval or a delay is recorded. With `audit`, one event per step.
    */
-  requestUnlock(database: string, mode: LockMode, holder: string | null, principal: string, now: number, audit?: AuditStamp): Promise<UnlockOutcome>
+  /**
+   * With `statusOf`, a store may read the database's locks along with the write and return them
+   * as `locks` (what locksOf would answer after it), saving the plugin a read.
+   */
+  requestUnlock(database: string, mode: LockMode, holder: string | null, principal: string, now: number, audit?: AuditStamp, statusOf?: StatusRequest): Promise<UnlockOutcome>
   /**
    * Removes locks that expired or whose scheduled unlock came, recording `expired` (or `unlocked`)
    * audit events when the store keeps events; returns them.

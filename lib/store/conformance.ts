@@ -231,6 +231,28 @@ export function storeConformance (t: ConformanceSuite, fixture: FixtureFactory):
     t.same(keys(expired?.rows ?? []).sort(), ['b:delete'], 'expired rows are left out')
   })
 
+  t.test('an unlock\'s status, when the store reads it along (statusOf), is what locksOf answers after it', async (t) => {
+    const store = await (await fixture(t)).open()
+    await store.acquire(input('acme', { holder: 'legal', namespace: 'acme', expiresAt: T0 + 60_000 }))
+    await store.acquire(input('acme', { holder: 'gone', namespace: 'acme', expiresAt: T0 - 1 }))
+    await store.acquire(input('acme/prod', { holder: 'ops' }))
+    await store.acquire(input('acme/prod', { holder: 'backup' }))
+    await store.acquire(input('acme/prod', { holder: 'restore', mode: 'write', expiresAt: T0 + 60_000 }))
+    const statusOf = { database: 'acme/prod', now: T0, ancestors: ['acme'] }
+    const outcome = await store.requestUnlock('acme/prod', 'delete', 'ops', 'alice', T0, undefined, statusOf)
+    t.same(outcome.released, ['ops'])
+    const after = await store.locksOf('acme/prod', T0, ['acme'])
+    t.same(after.map((row) => `${row.database} ${row.mode} ${row.holder}`), ['acme/prod delete backup', 'acme/prod write restore', 'acme delete legal'])
+    if (outcome.locks === undefined) {
+      t.pass('this store leaves the status to locksOf (allowed)')
+    } else {
+      t.same(outcome.locks, after, 'its own locks, then those it inherits, in locksOf\'s order')
+    }
+    const none = await store.requestUnlock('acme/prod', 'delete', 'nobody', 'alice', T0, undefined, statusOf)
+    t.same(none.released, [])
+    if (none.locks !== undefined) t.same(none.locks, after, 'also when nothing was released')
+  })
+
   t.test('a write\'s own change, when the store returns one, is what changesSince answers after it', async (t) => {
     const store = await (await fixture(t)).open()
     /** Rows in one order, whatever order the store gave them in. */

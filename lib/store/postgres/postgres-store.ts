@@ -56,6 +56,8 @@ interface FastUnlockRow {
   version: string | null
   released: string[]
   rows: LockRecord[]
+  /** The status's rows, when asked for (statusOf). */
+  status: LockRecord[] | null
 }
 export class PostgresLockStore implements LockStore {
   readonly schema: string
@@ -152,7 +154,13 @@ export class PostgresLockStore implements LockStore {
         CASE WHEN v.version IS NOT NULL THEN pg_notify($6::text, v.version::text) END AS notified,
         coalesce((SELECT json_agg(d.holder ORDER BY d.holder) FROM d), '[]') AS released,
         coalesce((SELECT json_agg(${RECORD_JSON}) FROM ${t.locks} l
-                  WHERE l.database = $1::text AND ${live('$4')} AND l.id NOT IN (SELECT id FROM d)), '[]') AS rows
+                  WHERE l.database = $1::text AND ${live('$4')} AND l.id NOT IN (SELECT id FROM d)), '[]') AS rows,
+        CASE WHEN $7::text[] IS NOT NULL THEN
+          coalesce((SELECT json_agg(${RECORD_JSON} ORDER BY l.database <> $1::text, length(l.namespace), l.namespace, l.mode, l.holder)
+                    FROM ${t.locks} l
+                    WHERE (l.database = $1::text OR (l.namespace = ANY ($7::text[]) AND l.database <> $1::text)) AND ${live('$8')}
+                      AND l.id NOT IN (SELECT id FROM d)), '[]')
+        END AS status
       FROM s CROSS JOIN ok LEFT JOIN v ON true`
   }
 
@@ -281,14 +289,17 @@ export class PostgresLockStore implements LockStore {
     })
   }
 
-  async requestUnlock (database: string, mode: LockMode, holder: string | null, principal: string, now: number, audit?: AuditStamp): Promise<UnlockOutcome> {
+  async requestUnlock (
+    database: string, mode: LockMode, holder: string | null, principal: string, now: number, audit?: AuditStamp, statusOf?: StatusRequest
+  ): Promise<UnlockOutcome> {
     if (this.fast !== null) {
       await this.connect()
       const stamp = audit === undefined
         ? null
         : { at: audit.at, principal: audit.principal, requestId: audit.requestId, client: audit.client, route: audit.route, owner: audit.owner }
       const [row] = await this.prepared<FastUnlockRow>('unlock', this.fast.unlock, [
-        database, mode, holder, now, stamp === null ? null : JSON.stringify(stamp), this.connection.channel
+        database, mode, holder, now, stamp === null ? null : JSON.stringify(stamp), this.connection.channel,
+        statusOf?.ancestors ?? null, statusOf?.now ?? now
       ])
       if (row.fast) {
         const from = Number(row.from)
@@ -301,7 +312,8 @@ export class PostgresLockStore implements LockStore {
           forbidden: [],
           events: row.released.map((released) => ({ type: 'unlocked', holder: released, detail: null })),
           version,
-          change
+          change,
+          ...(row.status === null ? {} : { locks: row.status })
         }
       }
     }
