@@ -376,6 +376,9 @@ export class LockView {
       // Everything up to `from` is applied, and nothing but this write came after it. Freshness is
       // not renewed: changes after `version` are the polls' to find.
       this.applyChanges(change)
+      // Nobody waits for this process to apply its own write (a locker leaves itself out of the
+      // drain): when all before it was reported, there is nothing new to report.
+      if (this.reportedVersion === change.from) this.reportedVersion = change.version
       return
     }
     return this.refresh(true, false)

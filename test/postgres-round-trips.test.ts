@@ -9,7 +9,7 @@ import pg from 'pg'
 import t from 'tap'
 import databaseLock from '../lib/index.js'
 import { PostgresLockStore } from '../lib/store/postgres/postgres-store.js'
-import type { AcquireInput } from '../types/index.js'
+import type { AcquireInput, ProcessReport } from '../types/index.js'
 import type { TapLike } from './helpers/app.js'
 import { startPostgres, type PostgresServer } from './helpers/postgres.js'
 import { until } from './helpers/wait.js'
@@ -211,4 +211,68 @@ t.test('a writer is not told of its own write: hasChanged(appliedVersion) leaves
   const { version: own } = await writer.acquire(lock('qa'))
   await until(() => writer.hasChanged(), 'news of its own write, asked without appliedVersion')
   t.ok(own > version)
+})
+
+/** Counts reports and polls: a wrapper passed as the public `store` option. */
+class CountingStore extends PostgresLockStore {
+  reports: ProcessReport[] = []
+  polls = 0
+  override async report (report: ProcessReport): Promise<void> {
+    this.reports.push(report)
+    return super.report(report)
+  }
+
+  override async hasChanged (appliedVersion?: number): Promise<boolean> {
+    this.polls++
+    return super.hasChanged(appliedVersion)
+  }
+}
+
+t.test('a process reports the versions others wait for, not its own writes', async (t) => {
+  // A report tells another process's locker that its lock is in force here. Nobody waits for a
+  // process to apply its own write (a locker leaves itself out of the drain).
+  const schema = server.createSchema(t)
+  const store = new CountingStore({ url: server.url, schema })
+  t.teardown(() => store.close())
+  const options = {
+    principal: () => 'ops',
+    resolveDatabase: (name: string) => ({ id: name, owner: 'ops' }),
+    heartbeatInterval: 60_000, // no heartbeat report during the test
+    processTimeout: 121_000,
+    drainTimeout: 5_000
+  }
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(databaseLock, { ...options, store, pollInterval: 200 })
+  await app.ready()
+  await until(() => store.reports.length > 0, 'the first report (this process joins)')
+  // Once LISTEN is up, the next poll reads the store (notifications may have been missed before).
+  await until(() => store.listening, 'the LISTEN connection')
+  const joined = store.polls
+  await until(() => store.polls >= joined + 2, 'two polls after it')
+
+  // Right after a poll, so that none runs while the writes are in flight: a poll that sees a
+  // write's commit before the writer has applied it reads it, and then rightly reports it.
+  const polled = store.polls
+  await until(() => store.polls > polled, 'a poll')
+  const before = store.reports.length
+  for (const name of ['prod', 'staging', 'qa']) {
+    await app.databaseLock.lock(name, { by: 'ops' })
+    await app.databaseLock.unlock(name, { by: 'ops' })
+  }
+  const polls = store.polls
+  await until(() => store.polls >= polls + 3, 'three polls after the writes')
+  t.same(store.reports.slice(before).map((report) => report.appliedVersion), [], 'no report for the process\'s own writes')
+
+  // Another process's lock waits until this one has applied it: reported at once.
+  const otherStore = openStore(t, schema)
+  const other = Fastify()
+  t.teardown(() => other.close())
+  await other.register(databaseLock, { ...options, store: otherStore })
+  await other.ready()
+  const started = performance.now()
+  t.equal((await other.databaseLock.lock('billing', { by: 'other' })).locked, true, 'acknowledged')
+  t.ok(performance.now() - started < 2_000, 'without waiting for a heartbeat')
+  t.ok(store.reports.length > before, 'this process reported the version it applied')
+  t.equal((await app.databaseLock.status('billing')).locked, true)
 })
