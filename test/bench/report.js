@@ -187,6 +187,24 @@ function profileSection (results) {
       '', 'Inclusive time of the plugin\'s own functions (dist/lib):', '', '| ms | share | µs/request | function |', '|---|---|---|---|', profileList(guard.plugin.inclusive, guard.requests), ''
     )
   }
+  const unguarded = results.find((r) => r.id === 'unguarded-profile')
+  if (unguarded !== undefined) {
+    const { bare, plugin } = unguarded
+    const perRequest = (profile, requests) => new Map(profile.self.map((e) => [e.name, e.ms * 1000 / requests]))
+    const bareSelf = perRequest(bare.all, bare.requests)
+    const pluginSelf = perRequest(plugin.all, plugin.requests)
+    const names = [...new Set([...pluginSelf.keys(), ...bareSelf.keys()])]
+    const cell = (value) => value === undefined ? '–' : fixed(value, 2)
+    parts.push(
+      `#### Bare and plugin server on the unguarded POST route, profiled at once (V8 profiler while loaded): bare ${fixed(bare.all.busyMs * 1000 / bare.requests, 1)} µs, ` +
+        `plugin ${fixed(plugin.all.busyMs * 1000 / plugin.requests, 1)} µs of CPU per request (profiler included)${carried(unguarded)}`,
+      '', 'Self time per request of each server\'s busiest functions (– : not among the other\'s busiest):', '',
+      '| bare µs/request | plugin µs/request | function |', '|---|---|---|',
+      names.map((name) => `| ${cell(bareSelf.get(name))} | ${cell(pluginSelf.get(name))} | \`${name}\` |`).join('\n'),
+      '', 'Inclusive time of the plugin\'s own functions (dist/lib) in the plugin server:', '', '| ms | share | µs/request | function |', '|---|---|---|---|',
+      plugin.plugin.inclusive.length === 0 ? '| 0 | 0 % | 0 | (no sample) |' : profileList(plugin.plugin.inclusive, plugin.requests), ''
+    )
+  }
   return parts.join('\n')
 }
 

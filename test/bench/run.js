@@ -39,7 +39,7 @@ const BENCH = __dirname
 const SCENARIOS = [
   'calibration', 'gc-state', 'unguarded-fresh', 'floor-prehandler', 'peer-rate-limit',
   'guarded-0', 'unguarded', 'unguarded-post', 'locked-503', 'locked-403', 'guarded-1k', 'guarded-ns10k', 'guarded-1m',
-  'ops', 'propagation', 'startup', 'idle', 'held-write-lock', 'guard-profile', 'guarded-pg', 'ops-pg', 'propagation-pg'
+  'ops', 'propagation', 'startup', 'idle', 'held-write-lock', 'guard-profile', 'unguarded-profile', 'guarded-pg', 'ops-pg', 'propagation-pg'
 ]
 const POSTGRES_SCENARIOS = ['guarded-pg', 'ops-pg', 'propagation-pg']
 
@@ -709,6 +709,40 @@ async function guardProfile (ctx, results) {
   results.push({ id: 'guard-profile', group: 'profile', title: 'CPU profile of the plugin server on the guarded write route', requests, all, plugin })
 }
 
+/**
+ * Where an unguarded request's CPU goes: the bare and the plugin server profiled at the same time
+ * under the same load on the unguarded POST route, so their functions can be compared per request.
+ */
+async function unguardedProfile (ctx, results) {
+  const { options, workDir, pin, generator } = ctx
+  if (options.only !== null && !options.only.has('unguarded-profile')) return
+  log('unguarded-profile: the bare and the plugin server on the unguarded POST route with --cpu-prof')
+  const profiles = {}
+  const servers = []
+  try {
+    for (const [index, mode] of ['bare', 'plugin'].entries()) {
+      const file = join(workDir, `unguarded-${mode}.cpuprofile`)
+      const cores = placement(index, pin)
+      const server = await startServer(mode, { lockFile: ctx.storeWith({ kind: 'delete', count: 0 }), cpu: cores.server, env: { BENCH_CPU_PROFILE: file } })
+      servers.push({ mode, server, file, cores })
+    }
+    const loads = await Promise.all(servers.map(({ server, cores }) => runLoad({
+      generator, workDir, url: `${server.url}/v1/database/bench/rows`, method: 'POST', body: JSON.stringify({ value: 1 }), seconds: options.seconds, cpu: cores.load
+    })))
+    await Promise.all(servers.map(({ server }) => server.stop()))
+    servers.forEach(({ mode, file }, i) => {
+      profiles[mode] = {
+        requests: loads[i].requests,
+        all: summarizeProfile(file, { root: ROOT, top: 15 }),
+        plugin: summarizeProfile(file, { root: ROOT, top: 12, match: /dist\/lib\// })
+      }
+    })
+  } finally {
+    await Promise.allSettled(servers.map(({ server }) => server.stop()))
+  }
+  results.push({ id: 'unguarded-profile', group: 'profile', title: 'CPU profiles of the bare and the plugin server on the unguarded POST route, loaded at once', ...profiles })
+}
+
 function machine (generator, pin) {
   const cpuList = cpus()
   let fsType = 'unknown'
@@ -819,6 +853,7 @@ async function main () {
     await idleScenario(ctx, results)
     await heldWriteLockScenario(ctx, results)
     await guardProfile(ctx, results)
+    await unguardedProfile(ctx, results)
     await postgresScenarios(ctx, results, meta)
   } finally {
     rmSync(workDir, { recursive: true, force: true })
