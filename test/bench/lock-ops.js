@@ -98,7 +98,7 @@ function countPostgresStatements () {
   pgModule.Client.prototype.query = function countedQuery (config, ...rest) {
     counts.statements++
     const text = typeof config === 'string' ? config : config?.text
-    if (text === 'BEGIN') counts.transactions++
+    if (typeof text === 'string' && text.startsWith('BEGIN')) counts.transactions++
     return query.call(this, config, ...rest)
   }
   return counts

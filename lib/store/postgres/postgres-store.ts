@@ -429,7 +429,7 @@ export class PostgresLockStore implements LockStore {
   async pruneEvents (before: number): Promise<number> {
     this.eventsKept()
     await this.connect()
-    const result = await this.connection.pool.query(`DELETE FROM ${this.t.events} WHERE at < $1`, [before])
+    const result = await this.connection.transaction((client) => client.query(`DELETE FROM ${this.t.events} WHERE at < $1`, [before]))
     return result.rowCount ?? 0
   }
 
