@@ -64,6 +64,34 @@ t.test('approvals: distinct principals; the same one twice counts once; owner an
   t.match(unlocked.json().events, [{ principal: 'admin-key', holder: 'alice' }])
 })
 
+t.test('the answers name what is missing, when the lock lifts and until when it is in force', async (t) => {
+  const clock = fakeClock()
+  const demo = await startDemo(t, { lockOptions: { now: clock.now } })
+  await createDatabases(demo, ['prod', 'ledger', 'vault'])
+  // Approvals so far, in the order given.
+  await demo.as('alice', 'POST', '/v1/database/prod/lock', { unlock: { approvals: 3 } })
+  await demo.as('alice', 'POST', '/v1/database/prod/unlock')
+  const second = await demo.admin('POST', '/v1/database/prod/unlock', { holder: 'alice' })
+  t.match(second.json(), { code: 'UNLOCK_APPROVAL_RECORDED', message: /Approval 2 of 3 recorded .* \(so far: alice, admin\)$/ })
+
+  // Several holders scheduled at once: the answer gives the first of their unlock times.
+  await demo.as('alice', 'POST', '/v1/database/ledger/lock', { unlock: { delay: 3600 } })
+  await demo.admin('POST', '/v1/database/ledger/lock', { holder: 'audit', unlock: { delay: 600 } })
+  const scheduled = await demo.admin('POST', '/v1/database/ledger/unlock', { holder: '*' })
+  t.equal(scheduled.statusCode, 202)
+  t.match(scheduled.json(), { code: 'UNLOCK_SCHEDULED', message: /lifts at 2026-11-23T10:10:00.000Z;/ })
+
+  // never: the expiry named is that of the lock asked for, not of another holder's.
+  await demo.as('alice', 'POST', '/v1/database/vault/lock', { unlock: 'never', ttl: 3600 })
+  await demo.admin('POST', '/v1/database/vault/lock', { holder: 'legal', unlock: 'never', ttl: 7200 })
+  const forbidden = await demo.admin('POST', '/v1/database/vault/unlock', { holder: 'legal' })
+  t.equal(forbidden.statusCode, 403)
+  t.match(forbidden.json().message, /at its expiry \(2026-11-23T12:00:00.000Z\)/)
+  await demo.admin('POST', '/v1/database/vault/lock', { holder: 'legal', mode: 'write', unlock: 'never', ttl: 10_800 })
+  const write = await demo.admin('POST', '/v1/database/vault/unlock', { holder: 'legal', mode: 'write' })
+  t.match(write.json().message, /at its expiry \(2026-11-23T13:00:00.000Z\)/, 'and of the mode asked for')
+})
+
 t.test('approvals then a delay', async (t) => {
   const clock = fakeClock()
   const demo = await startDemo(t, { lockOptions: { now: clock.now } })
@@ -100,18 +128,21 @@ t.test('a policy and an expiry can only be strengthened: 409 UNLOCK_POLICY_CONFL
   await demo.as('alice', 'POST', '/v1/database/prod/lock', { unlock: { delay: 3600, approvals: 3 }, ttl: 86_400 })
   await demo.as('alice', 'POST', '/v1/database/vault/lock', { unlock: 'never', ttl: 86_400 })
   const before = [(await demo.as('alice', 'GET', '/v1/database/prod/lock')).json(), (await demo.as('alice', 'GET', '/v1/database/vault/lock')).json()]
-  const attempts: Array<[string, unknown]> = [
-    ['prod', { unlock: { delay: 60, approvals: 3 } }],
-    ['prod', { unlock: { delay: 3600, approvals: 2 } }],
-    ['prod', { unlock: { approvals: 5 } }],
-    ['prod', { ttl: 60 }],
-    ['vault', { unlock: { delay: 2_592_000, approvals: 5 } }],
-    ['vault', { ttl: 3600 }]
+  const weaker = /the unlock policy would be weaker than its current one \(a shorter delay, fewer approvals, or no "never"\)/
+  const earlier = /the ttl would end it earlier than its current expiry/
+  const attempts: Array<[string, unknown, RegExp]> = [
+    ['prod', { unlock: { delay: 60, approvals: 3 } }, weaker],
+    ['prod', { unlock: { delay: 3600, approvals: 2 } }, weaker],
+    ['prod', { unlock: { approvals: 5 } }, weaker],
+    ['prod', { ttl: 60 }, earlier],
+    ['vault', { unlock: { delay: 2_592_000, approvals: 5 } }, weaker],
+    ['vault', { ttl: 3600 }, earlier]
   ]
-  for (const [name, body] of attempts) {
+  for (const [name, body, why] of attempts) {
     const res = await demo.as('alice', 'POST', `/v1/database/${name}/lock`, body)
     t.equal(res.statusCode, 409, `${name} ${JSON.stringify(body)}`)
     t.equal(res.json().code, 'UNLOCK_POLICY_CONFLICT')
+    t.match(res.json().message, why, 'says which part would be weaker')
   }
   const after = [(await demo.as('alice', 'GET', '/v1/database/prod/lock')).json(), (await demo.as('alice', 'GET', '/v1/database/vault/lock')).json()]
   t.same(after, before, 'nothing changed')

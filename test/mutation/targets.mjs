@@ -20,7 +20,8 @@ export const targets = {
     'test/delete-lock.test.ts', 'test/write-lock.test.ts', 'test/holders.test.ts', 'test/list.test.ts', 'test/decorator-input.test.ts',
     'test/consistency.test.ts', 'test/each-check-on-its-own.test.ts', 'test/audit.test.ts', 'test/store-unavailable.test.ts',
     'test/on-lock-event.test.ts', 'test/faults/rolled-back-lock-never-answers-200.test.ts',
-    'test/faults/store-error-with-status-code-passes-through.test.ts', 'test/namespaces.test.ts', 'test/guarded-unlock.test.ts'
+    'test/faults/store-error-with-status-code-passes-through.test.ts', 'test/namespaces.test.ts', 'test/guarded-unlock.test.ts',
+    'test/callback-handler-in-flight.test.ts'
   ],
   routes: [
     'test/validation.test.ts', 'test/auth.test.ts', 'test/list.test.ts', 'test/holders.test.ts', 'test/options.test.ts', 'test/audit.test.ts',
