@@ -76,6 +76,8 @@ export class PostgresLockStore implements LockStore {
   /** Highest version already announced by a notification or a poll, so neither announces it twice. */
   private seenVersion = -1
   private polledAt = -Infinity
+  /** This process's id, once it has reported: its own row does not count as a listener. */
+  private processId: string | null = null
 
   constructor (options: PostgresLockStoreOptions) {
     this.connection = new PostgresConnection(options, (version) => { this.saw(version) })
@@ -101,6 +103,16 @@ export class PostgresLockStore implements LockStore {
   }
 
   /**
+   * Whether a notification could reach anyone: some other process has registered (its row may
+   * be stale; a dead one is harmless). `me` names the parameter holding this process's id, null
+   * until it has reported. A process that registers after the statement's snapshot misses this
+   * notification and finds the write at its next poll (pollFallbackInterval).
+   */
+  private othersListen (me: string): string {
+    return `(${me}::text IS NULL OR EXISTS (SELECT FROM ${this.t.processes} p WHERE p.id <> ${me}::text))`
+  }
+
+  /**
    * Lock in one statement when no row of the holder exists (the common case): lock the state row
    * (writers commit in version order), insert, journal, audit and notify. The INSERT reads the
    * state row it locked, so the row lock comes first, as in every other write. Any row of the
@@ -120,7 +132,7 @@ export class PostgresLockStore implements LockStore {
         SELECT ${EVENT_FIELDS} FROM json_to_recordset($11::json) AS e ${EVENT_RECORD} WHERE EXISTS (SELECT FROM ins)
       )
       SELECT ins.id, s.version AS from, v.version,
-        CASE WHEN v.version IS NOT NULL THEN pg_notify($12::text, v.version::text) END AS notified,
+        CASE WHEN v.version IS NOT NULL AND ${this.othersListen('$13')} THEN pg_notify($12::text, v.version::text) END AS notified,
         (SELECT version FROM ${t.state}) = s.version AS current,
         coalesce((SELECT json_agg(${RECORD_JSON}) FROM ${t.locks} l WHERE l.database = $1::text AND ${live('$7')}), '[]') AS rows
       FROM s LEFT JOIN ins ON true LEFT JOIN v ON true`
@@ -151,7 +163,7 @@ export class PostgresLockStore implements LockStore {
         WHERE $5::json IS NOT NULL ORDER BY d.holder
       )
       SELECT ok.fast, s.version AS from, v.version,
-        CASE WHEN v.version IS NOT NULL THEN pg_notify($6::text, v.version::text) END AS notified,
+        CASE WHEN v.version IS NOT NULL AND ${this.othersListen('$9')} THEN pg_notify($6::text, v.version::text) END AS notified,
         coalesce((SELECT json_agg(d.holder ORDER BY d.holder) FROM d), '[]') AS released,
         coalesce((SELECT json_agg(${RECORD_JSON}) FROM ${t.locks} l
                   WHERE l.database = $1::text AND ${live('$4')} AND l.id NOT IN (SELECT id FROM d)), '[]') AS rows,
@@ -216,7 +228,7 @@ export class PostgresLockStore implements LockStore {
         : [{ ...input.audit, type: 'locked', database: input.database, mode: input.mode, holder: input.holder, reason: input.reason, detail: null, count: 1 }]
       const [row] = await this.prepared<FastAcquireRow>('acquire', this.fast.acquire, [
         input.database, input.mode, input.holder, input.namespace, input.reason, input.lockedBy, input.now, input.expiresAt, input.audit?.owner ?? null,
-        policyColumn(input.unlock), JSON.stringify(events), this.connection.channel
+        policyColumn(input.unlock), JSON.stringify(events), this.connection.channel, this.processId
       ])
       if (row.id !== null && row.version !== null) {
         const record = newLockRecord(input)
@@ -299,7 +311,7 @@ export class PostgresLockStore implements LockStore {
         : { at: audit.at, principal: audit.principal, requestId: audit.requestId, client: audit.client, route: audit.route, owner: audit.owner }
       const [row] = await this.prepared<FastUnlockRow>('unlock', this.fast.unlock, [
         database, mode, holder, now, stamp === null ? null : JSON.stringify(stamp), this.connection.channel,
-        statusOf?.ancestors ?? null, statusOf?.now ?? now
+        statusOf?.ancestors ?? null, statusOf?.now ?? now, this.processId
       ])
       if (row.fast) {
         const from = Number(row.from)
@@ -507,6 +519,7 @@ export class PostgresLockStore implements LockStore {
     // Its commit does not wait for the WAL flush (synchronous_commit off for this transaction
     // only): a report matters only to processes alive with this one and the server, and a
     // server crash ends their connections; lock and unlock commits stay durable.
+    this.processId = report.processId
     await this.prepared('report',
       `WITH unflushed AS (
          SELECT set_config('synchronous_commit', 'off', true)
