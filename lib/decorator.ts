@@ -3,7 +3,7 @@
 import type { DatabaseLockDecorator, ResolvedDatabase } from '../types/index.js'
 import { PROGRAM_ORIGIN, type EventOrigin } from './audit.js'
 import { ALL_HOLDERS, DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT } from './limits.js'
-import { EventsQuery, ListQuery, LockBody, UnlockBody } from './schemas.js'
+import { EventsQuery, ListQuery, LockBody, UnlockBody } from './schemas.generated.js'
 import type { LockService } from './service.js'
 import { strictChecker } from './validation.js'
 

@@ -13,7 +13,7 @@ import type { LockStore } from '../types/index.js'
 import { ancestorsOf, displayName, nameParam } from './names.js'
 import { type AuditLog, originOf } from './audit.js'
 import type { ResolvedOptions } from './options.js'
-import { guardResponses } from './responses.js'
+import { GUARD_RESPONSES } from './schemas.generated.js'
 import { nameOf, toInfo } from './service.js'
 import type { LockView, OperationKind, Refusal } from './view.js'
 
@@ -279,7 +279,7 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
 }
 
 /**
- * The refusals the guard adds to a route (see guardResponses), for its serializer (they keep
+ * The refusals the guard adds to a route (see guardResponses in responses.ts), for its serializer (they keep
  * their extra fields: database, reason, retryAfter) and for the OpenAPI document. A status the
  * route declares itself is left as it is. Not 400 or 401: a schema added there would also shape
  * the host's own 400/401 bodies (a body of another shape would fail to serialize), so the host
@@ -289,7 +289,7 @@ function addRefusalSchemas (route: RouteOptions, routeClass: GuardedClass): void
   const schema = route.schema ?? {}
   const declared: unknown = schema.response
   const response: Record<string, unknown> = typeof declared === 'object' && declared !== null ? { ...declared } : {}
-  for (const [status, answer] of Object.entries(guardResponses(routeClass))) {
+  for (const [status, answer] of Object.entries(GUARD_RESPONSES[routeClass])) {
     const range = `${status[0]}xx`
     if (response[range] === undefined && response[range.toUpperCase()] === undefined && response[status] === undefined) response[status] = answer
   }

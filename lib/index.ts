@@ -100,7 +100,7 @@ export {
 } from './client.js'
 export { classifyRoute } from './guard.js'
 export { markOptionalBodies, OPTIONAL_BODY_OPERATIONS } from './openapi.js'
-export { RefusalSchema as DatabaseLockRefusalSchema, LockStatusSchema, LockListSchema } from './schemas.js'
+export { RefusalSchema as DatabaseLockRefusalSchema, LockStatusSchema, LockListSchema } from './schemas.generated.js'
 export * as errors from './errors.js'
 export { InvalidOptionError }
 export type * from '../types/index.js'

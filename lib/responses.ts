@@ -1,6 +1,8 @@
 // What each route can answer, for the serializer and for the OpenAPI document that
 // @fastify/swagger builds from the route schemas: every status with a description, and every
 // error status with the `code` values it carries, so generated clients can branch on them.
+// Like schemas.ts, built into schemas.generated.js for the plugin (LOCK_ROUTE_RESPONSES, and
+// guardResponses of each route class); the demo composes its own answers here at run time.
 import { Type, type TSchema } from 'typebox'
 import { LockEventPageSchema, LockListSchema, LockStatusSchema, RefusalSchema, UNLOCK_ACCEPTED_CODES, UnlockAnswerSchema } from './schemas.js'
 

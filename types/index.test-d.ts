@@ -5,8 +5,10 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import databaseLock, {
   type DatabaseLockDecorator, type DatabaseLockOptions, type LockEventPage, type LockInfo, type LockList, type LockMode, type LockStatus,
-  type LockStore, type RouteLockClass, SqliteLockStore, databaseLock as named, markOptionalBodies
+  type LockStore, type RouteLockClass, SqliteLockStore, databaseLock as named, markOptionalBodies,
+  DatabaseLockRefusalSchema, LockListSchema, LockStatusSchema
 } from 'fastify-database-lock'
+import type { Static, TObject } from 'typebox'
 import { createLockClient, type LockClient } from 'fastify-database-lock/client'
 import { nodeTestSuite, storeConformance, type ConformanceSuite, type FixtureFactory } from 'fastify-database-lock/testing'
 
@@ -96,6 +98,13 @@ expectExact<EventOf<LockEventPage>['principal'], string | null>(true)
 expectExact<EventOf<LockEventPage>['count'], number>(true)
 expectExact<LockList['locks'][number]['database'], string>(true)
 expectExact<LockList['locks'][number]['mode'], LockMode>(true)
+
+// The exported schemas are plain objects at run time (lib/schemas.generated.js) with their TypeBox types.
+expectType<TObject>(LockStatusSchema)
+expectExact<Static<typeof LockStatusSchema>, LockStatus>(true)
+expectExact<Static<typeof LockListSchema>, LockList>(true)
+expectExact<Static<typeof DatabaseLockRefusalSchema>['code'], 'DATABASE_LOCKED' | 'DATABASE_WRITE_LOCKED' | 'LOCK_STORE_UNAVAILABLE'>(true)
+expectExact<Static<typeof DatabaseLockRefusalSchema>['locks'], LockInfo[] | undefined>(true)
 
 // For @fastify/swagger's transformObject: the document goes back with its own type.
 const document = { openapi: '3.0.3', paths: { '/v1/database/{name}/lock': { post: { operationId: 'lockDatabase', requestBody: { required: true } } } } }
