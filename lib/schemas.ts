@@ -1,8 +1,8 @@
 // TypeBox schemas of the lock routes: request validation, response
 // serialization and the OpenAPI that @fastify/swagger builds from them.
 // The one definition, and where the public types come from; at run time the plugin loads the
-// same schemas as plain objects from schemas.generated.js, which `npm run build` writes from
-// this file (scripts/generate-schemas.js), so that no TypeBox is loaded.
+// same schemas as plain objects from schemas.generated.js, which `npm run schemas` writes from
+// this file (lib/generate-schemas.js; `npm run build` checks it is current), so that no TypeBox is loaded.
 import { Type, type Static } from 'typebox'
 import {
   ALL_HOLDERS, DEFAULT_EVENTS_LIMIT, DEFAULT_LIST_LIMIT, HOLDER_PATTERN, LOCK_EVENT_TYPES, LOCK_MODES, MAX_APPROVALS, MAX_EVENTS_LIMIT,

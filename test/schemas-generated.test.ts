@@ -1,16 +1,16 @@
 // lib/schemas.generated.js, which the plugin loads instead of TypeBox, is what the TypeBox
 // sources (lib/schemas.ts, lib/responses.ts) build today: the same objects, TypeBox's hidden
-// marks included, and the very text scripts/generate-schemas.js writes.
+// marks included, and the very text lib/generate-schemas.js writes.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import * as responses from '../lib/responses.js'
 import * as generated from '../lib/schemas.generated.js'
 import * as schemas from '../lib/schemas.js'
-import { renderSchemaModules } from '../scripts/generate-schemas.js'
+import { renderSchemaModules } from '../lib/generate-schemas.js'
 import { ROOT } from './helpers/processes.js'
 
-const REGENERATE = 'out of date: run `npm run build` (or `node scripts/generate-schemas.js`) and commit lib/schemas.generated.*'
+const REGENERATE = 'out of date: run `npm run schemas` and commit lib/schemas.generated.*'
 
 /** A value as JSON that also shows each hidden (non-enumerable) key, so that a comparison sees them. */
 function withMarks (value: unknown): unknown {
