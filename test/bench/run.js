@@ -39,7 +39,7 @@ const BENCH = __dirname
 const SCENARIOS = [
   'calibration', 'gc-state', 'unguarded-fresh', 'floor-prehandler', 'peer-rate-limit',
   'guarded-0', 'unguarded', 'unguarded-post', 'locked-503', 'locked-403', 'guarded-1k', 'guarded-ns10k', 'guarded-1m',
-  'ops', 'propagation', 'startup', 'idle', 'held-write-lock', 'guard-profile', 'unguarded-profile', 'guarded-pg', 'ops-pg', 'propagation-pg'
+  'ops', 'propagation', 'startup', 'idle', 'held-write-lock', 'guard-profile', 'guard-profile-ns10k', 'unguarded-profile', 'guarded-pg', 'ops-pg', 'propagation-pg'
 ]
 const POSTGRES_SCENARIOS = ['guarded-pg', 'ops-pg', 'propagation-pg']
 
@@ -687,26 +687,39 @@ async function heldWriteLockScenario (ctx, results) {
   })
 }
 
+/** The guarded-route profiles: the plain case, and the row that adds namespace locks. */
+const GUARD_PROFILES = [
+  { id: 'guard-profile', locks: { kind: 'delete', count: 0 }, path: '/v1/database/bench', title: 'CPU profile of the plugin server on the guarded write route' },
+  {
+    id: 'guard-profile-ns10k',
+    locks: { kind: 'namespace', count: 10_000 },
+    path: '/v1/database/free%2Fbench%2Feu',
+    title: 'CPU profile of the plugin server on the guarded write route, 10,000 namespace locks on other names'
+  }
+]
+
 /** Where a guarded request's CPU goes in the plugin server: a profile under load. */
 async function guardProfile (ctx, results) {
   const { options, workDir, pin, generator } = ctx
-  if (options.only !== null && !options.only.has('guard-profile')) return
-  log('guard-profile: the plugin server under load with --cpu-prof')
-  const file = join(workDir, 'guard.cpuprofile')
-  const cores = placement(0, pin)
-  const server = await startServer('plugin', { lockFile: ctx.storeWith({ kind: 'delete', count: 0 }), cpu: cores.server, env: { BENCH_CPU_PROFILE: file } })
-  let requests
-  try {
-    const result = await runLoad({
-      generator, workDir, url: `${server.url}/v1/database/bench`, method: 'POST', body: JSON.stringify({ value: 1 }), seconds: options.seconds, cpu: cores.load
-    })
-    requests = result.requests
-  } finally {
-    await server.stop()
+  for (const profile of GUARD_PROFILES) {
+    if (options.only !== null && !options.only.has(profile.id)) continue
+    log(`${profile.id}: the plugin server under load with --cpu-prof`)
+    const file = join(workDir, `${profile.id}.cpuprofile`)
+    const cores = placement(0, pin)
+    const server = await startServer('plugin', { lockFile: ctx.storeWith(profile.locks), cpu: cores.server, env: { BENCH_CPU_PROFILE: file } })
+    let requests
+    try {
+      const result = await runLoad({
+        generator, workDir, url: `${server.url}${profile.path}`, method: 'POST', body: JSON.stringify({ value: 1 }), seconds: options.seconds, cpu: cores.load
+      })
+      requests = result.requests
+    } finally {
+      await server.stop()
+    }
+    const all = summarizeProfile(file, { root: ROOT, top: 12 })
+    const plugin = summarizeProfile(file, { root: ROOT, top: 12, match: /dist\/lib\// })
+    results.push({ id: profile.id, group: 'profile', title: profile.title, requests, all, plugin })
   }
-  const all = summarizeProfile(file, { root: ROOT, top: 12 })
-  const plugin = summarizeProfile(file, { root: ROOT, top: 12, match: /dist\/lib\// })
-  results.push({ id: 'guard-profile', group: 'profile', title: 'CPU profile of the plugin server on the guarded write route', requests, all, plugin })
 }
 
 /**
