@@ -38,21 +38,33 @@ function describe (config: unknown): string {
   return 'text' in config ? String(config.text) : ''
 }
 
-/** Every statement sent while `work` runs. */
-async function statementsOf (work: () => Promise<unknown>): Promise<string[]> {
-  const sent: string[] = []
+/** Runs `work`, showing `seen` each pg.Client#query call first (the pool's go through it too). */
+async function observingQueries (work: () => Promise<unknown>, seen: (client: pg.Client, config: unknown) => void): Promise<void> {
   const query = pg.Client.prototype.query
-  function counted (this: pg.Client, ...args: unknown[]): unknown {
-    sent.push(describe(args[0]))
+  function observed (this: pg.Client, ...args: unknown[]): unknown {
+    seen(this, args[0])
     return Reflect.apply(query, this, args)
   }
-  Object.defineProperty(pg.Client.prototype, 'query', { value: counted, configurable: true, writable: true })
+  Object.defineProperty(pg.Client.prototype, 'query', { value: observed, configurable: true, writable: true })
   try {
     await work()
   } finally {
     Object.defineProperty(pg.Client.prototype, 'query', { value: query, configurable: true, writable: true })
   }
+}
+
+/** Every statement sent while `work` runs. */
+async function statementsOf (work: () => Promise<unknown>): Promise<string[]> {
+  const sent: string[] = []
+  await observingQueries(work, (_client, config) => { sent.push(describe(config)) })
   return sent
+}
+
+/** The connections `work` sent its statements on. */
+async function connectionsOf (work: () => Promise<unknown>): Promise<pg.Client[]> {
+  const clients = new Set<pg.Client>()
+  await observingQueries(work, (client) => { clients.add(client) })
+  return [...clients]
 }
 
 let server: PostgresServer
@@ -169,20 +181,8 @@ t.test('a write that waited for another writer hands its view no change that mis
 t.test('a report commits without waiting for the WAL flush, and the lock committed after it on the same connection still waits', async (t) => {
   const store = openStore(t, server.createSchema(t))
   await store.connect()
-  // Every query of the report and of the lock after it, with the connection that ran it.
-  const clients = new Set<pg.Client>()
-  const query = pg.Client.prototype.query
-  function noted (this: pg.Client, ...args: unknown[]): unknown {
-    clients.add(this)
-    return Reflect.apply(query, this, args)
-  }
-  Object.defineProperty(pg.Client.prototype, 'query', { value: noted, configurable: true, writable: true })
-  try {
-    await store.report({ processId: 'p1', pid: process.pid, appliedVersion: 0, heartbeatAt: Date.now(), draining: [] })
-  } finally {
-    Object.defineProperty(pg.Client.prototype, 'query', { value: query, configurable: true, writable: true })
-  }
-  t.equal(clients.size, 1, 'one connection')
+  const clients = await connectionsOf(() => store.report({ processId: 'p1', pid: process.pid, appliedVersion: 0, heartbeatAt: Date.now(), draining: [] }))
+  t.equal(clients.length, 1, 'one connection')
   const [client] = clients
   const settings = await client.query<{ setting: string }>("SELECT current_setting('synchronous_commit') AS setting")
   t.equal(settings.rows[0].setting, 'on', 'synchronous_commit is off only inside the report\'s own transaction')
@@ -286,19 +286,7 @@ t.test('prepared statements are planned once per connection; any other statement
   const store = openStore(t, server.createSchema(t))
   await store.connect()
   await store.acquire(lock('prod'))
-  const clients = new Set<pg.Client>()
-  const query = pg.Client.prototype.query
-  function noted (this: pg.Client, ...args: unknown[]): unknown {
-    clients.add(this)
-    return Reflect.apply(query, this, args)
-  }
-  Object.defineProperty(pg.Client.prototype, 'query', { value: noted, configurable: true, writable: true })
-  try {
-    await store.locksOf('prod', Date.now())
-  } finally {
-    Object.defineProperty(pg.Client.prototype, 'query', { value: query, configurable: true, writable: true })
-  }
-  const [client] = clients
+  const [client] = await connectionsOf(() => store.locksOf('prod', Date.now()))
   const setting = await client.query<{ mode: string }>("SELECT current_setting('plan_cache_mode') AS mode")
   t.equal(setting.rows[0].mode, 'force_generic_plan', 'the store\'s connections plan a prepared statement once')
 
