@@ -68,10 +68,6 @@ class LockTable {
   readonly deleteUntil = new Map<string, number>()
   readonly writeLocks = new Map<string, WriteLockRefusal>()
 
-  get size (): number {
-    return this.deleteUntil.size + this.writeLocks.size
-  }
-
   apply (key: string, mode: LockMode, expiresAt: number | null, reason: string | null): void {
     const until = expiresAt ?? Infinity
     if (mode === 'delete') {

@@ -14,7 +14,7 @@ export const targets = {
   view: [
     'test/two-instances-one-store.test.ts', 'test/consistency.test.ts', 'test/each-check-on-its-own.test.ts', 'test/view-load.test.ts',
     'test/holders.test.ts', 'test/write-lock.test.ts', 'test/store-unavailable.test.ts', 'test/faults/failed-reload-keeps-locks.test.ts',
-    'test/faults/store-file-removed-fails-closed.test.ts', 'test/namespaces.test.ts', 'test/guarded-unlock.test.ts'
+    'test/faults/store-file-removed-fails-closed.test.ts', 'test/namespaces.test.ts', 'test/guarded-unlock.test.ts', 'test/view.test.ts'
   ],
   service: [
     'test/delete-lock.test.ts', 'test/write-lock.test.ts', 'test/holders.test.ts', 'test/list.test.ts', 'test/decorator-input.test.ts',
