@@ -535,7 +535,7 @@ t.test('how often the view reads and reports', async (t) => {
   })
 
   await t.test('a quiet view polls less often than one whose locks just changed', async (t) => {
-    const { view, recorded, take } = fixture(t, { pollInterval: 10, maxStaleness: 1000, heartbeatInterval: 60_000 })
+    const { view, recorded, other, take } = fixture(t, { pollInterval: 10, maxStaleness: 1000, heartbeatInterval: 60_000 })
     await view.start()
     await take('moving', 'write', START + HOUR)
     await view.refresh(false)
@@ -545,11 +545,18 @@ t.test('how often the view reads and reports', async (t) => {
     // At pollInterval (10 ms) about 80; at the quiet pace (50 ms) 16.
     t.ok(busy >= 25, `${busy} reads in the 800 ms after a change`)
     await sleep(700)
+    // Another process's heartbeats wake the view's reads but change no lock: still quiet.
+    const heartbeats = setInterval(() => {
+      other.report({ processId: 'other-process', pid: process.pid, appliedVersion: 0, draining: [], heartbeatAt: Date.now() }).catch(() => {})
+    }, 100)
+    t.teardown(() => { clearInterval(heartbeats) })
     const quietFrom = recorded.count('hasChanged')
     await sleep(1000)
+    clearInterval(heartbeats)
     const quiet = recorded.count('hasChanged') - quietFrom
-    // 50 ms apart: 20 in a second; at pollInterval it would be 100.
+    // 50 ms apart: 20 in a second; at pollInterval it would be 100, at maxStaleness / 4 (250 ms) 4.
     t.ok(quiet <= 50, `${quiet} reads in a quiet second`)
+    t.ok(quiet >= 8, `${quiet} reads in a quiet second, at least`)
   })
 
   await t.test('a heartbeat at heartbeatInterval, not at every poll', async (t) => {
