@@ -83,9 +83,14 @@ t.test('a route marked for the guard without the database param fails at start',
 
 t.test('the param option names the database parameter', async (t) => {
   const app = newHost(t)
+  // The lock routes' schemas describe the custom parameter (OpenAPI documents from them).
+  const lockParams: unknown[] = []
+  app.addHook('onRoute', (route) => { if (route.url === '/api/databases/:db/lock') lockParams.push(route.schema?.params) })
   await app.register(databaseLock, hostOptions(t, { param: 'db', prefix: '/api/databases' }))
   app.delete('/api/databases/:db', ok)
   await app.ready()
+  t.ok(lockParams.length > 0)
+  for (const params of lockParams) t.same(params, { type: 'object', properties: { db: { type: 'string' } } })
   t.equal((await app.inject({ method: 'POST', url: '/api/databases/prod/lock', headers: { 'x-user': 'alice' } })).statusCode, 200)
   const res = await app.inject({ method: 'DELETE', url: '/api/databases/prod', headers: STRANGER })
   t.equal(res.statusCode, 403)
