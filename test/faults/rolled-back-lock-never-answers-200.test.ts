@@ -9,11 +9,13 @@ import { tempDir } from '../helpers/app.js'
 import { databaseLock, hostOptions, newHost } from '../helpers/host.js'
 import { until } from '../helpers/wait.js'
 
+// A's wait must outlast the test's look for A's row (5 ms polls of the store), even on a loaded disk.
+
 t.test('a lock whose row was rolled back by a concurrent request answers 409, not 200 unlocked', async (t) => {
   const store = new SqliteLockStore({ path: `${tempDir(t)}/locks.db` })
   t.teardown(() => store.close())
   const app = newHost(t)
-  await app.register(databaseLock, hostOptions(t, { store, drainTimeout: 300 }))
+  await app.register(databaseLock, hostOptions(t, { store, drainTimeout: 1500 }))
   const gate: { release?: () => void } = {}
   app.delete('/db/:name', async () => { await new Promise<void>((resolve) => { gate.release = resolve }); return { deleted: true } })
   await app.ready()
@@ -41,7 +43,7 @@ t.test('the same when the database holds a lock of the other mode: only the mode
   const store = new SqliteLockStore({ path: `${tempDir(t)}/locks.db` })
   t.teardown(() => store.close())
   const app = newHost(t)
-  await app.register(databaseLock, hostOptions(t, { store, drainTimeout: 300 }))
+  await app.register(databaseLock, hostOptions(t, { store, drainTimeout: 1500 }))
   const gate: { release?: () => void } = {}
   app.post('/db/:name/rows', async () => { await new Promise<void>((resolve) => { gate.release = resolve }); return { written: true } })
   await app.ready()
