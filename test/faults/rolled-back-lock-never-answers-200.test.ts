@@ -3,7 +3,7 @@
 // timed out and A rolled the row back; B's wait then saw nothing draining and answered
 // 200 with no lock, while the delete went on to succeed. A lock answers 200 only if its
 // row is live after the wait.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { SqliteLockStore } from '../../lib/store/sqlite/sqlite-store.js'
 import { tempDir } from '../helpers/app.js'
 import { databaseLock, hostOptions, newHost } from '../helpers/host.js'
@@ -62,4 +62,49 @@ t.test('the same when the database holds a lock of the other mode: only the mode
   t.equal((await writing).statusCode, 200)
   t.match(await store.locksOf('prod', Date.now()), [{ mode: 'delete', reason: 'kept' }], 'the delete lock alone is left')
   t.equal((await app.databaseLock.events('prod', { type: 'conflict' })).events.length, 2, 'both conflicts are in the audit trail')
+})
+
+t.test('a lock whose own row was withdrawn while it waited is not acknowledged by another lock on the name', async (t) => {
+  const owners = new Map([['acme', 'alice'], ['acme/db', 'alice']])
+  /** A host with namespaced names, one write to acme/db held in flight, and two locks waiting for it. */
+  async function withWaitingLocks (t: Test) {
+    const store = new SqliteLockStore({ path: `${tempDir(t)}/locks.db` })
+    t.teardown(() => store.close())
+    const app = newHost(t)
+    await app.register(databaseLock, hostOptions(t, {
+      store,
+      drainTimeout: 10_000,
+      resolveDatabase: (name) => { const owner = owners.get(name); return owner === undefined ? null : { id: name, owner } }
+    }))
+    const gate: { release?: () => void } = {}
+    app.post('/db/:name/rows', async () => { await new Promise<void>((resolve) => { gate.release = resolve }); return { written: true } })
+    await app.ready()
+    const writing = app.inject({ method: 'POST', url: '/db/acme%2Fdb/rows' })
+    await until(() => gate.release !== undefined, 'the write to be in flight')
+    return { app, store, gate, writing }
+  }
+
+  await t.test('alice\'s namespace lock above it', async (t) => {
+    const { app, store, gate, writing } = await withWaitingLocks(t)
+    const namespaceLock = app.databaseLock.lock('acme', { mode: 'write', holder: 'alice', children: true })
+    const ownLock = app.databaseLock.lock('acme/db', { mode: 'write', holder: 'alice' })
+    await until(async () => (await store.locksOf('acme/db', Date.now())).length > 0, "alice's row on acme/db")
+    await app.databaseLock.unlock('acme/db', { mode: 'write', holder: 'alice' })
+    gate.release?.()
+    await t.rejects(ownLock, { code: 'LOCK_CONFLICT' }, 'its own row is gone: the namespace lock of the same holder and mode is not it')
+    t.match(await namespaceLock, { locked: true })
+    t.equal((await writing).statusCode, 200)
+  })
+
+  await t.test('bob\'s lock of the same mode on it', async (t) => {
+    const { app, store, gate, writing } = await withWaitingLocks(t)
+    const alices = app.databaseLock.lock('acme/db', { mode: 'write', holder: 'alice' })
+    const bobs = app.databaseLock.lock('acme/db', { mode: 'write', holder: 'bob' })
+    await until(async () => (await store.locksOf('acme/db', Date.now())).length === 2, 'both rows on acme/db')
+    await app.databaseLock.unlock('acme/db', { mode: 'write', holder: 'alice' })
+    gate.release?.()
+    await t.rejects(alices, { code: 'LOCK_CONFLICT' }, "alice's row is gone: bob's lock is not hers")
+    t.match(await bobs, { locked: true, locks: [{ holder: 'bob' }] })
+    t.equal((await writing).statusCode, 200)
+  })
 })
