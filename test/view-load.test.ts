@@ -5,6 +5,7 @@ import t from 'tap'
 import { NAMES_PER_CHUNK, OTHER_LIVE_LOCKS, PERMANENT_DELETE_CHUNK_END, PERMANENT_DELETE_NAMES, SqliteLockStore } from '../lib/store/sqlite/sqlite-store.js'
 import type { AcquireInput, LockStore } from '../types/index.js'
 import { tempDir } from './helpers/app.js'
+import { acquireInput } from './helpers/store.js'
 import { databaseLock, newHost } from './helpers/host.js'
 
 const HOUR = 3600_000
@@ -15,21 +16,8 @@ async function fillStore (path: string): Promise<void> {
   // Filling only: 3,000 commits need not each wait for the disk.
   store.db.pragma('synchronous = OFF')
   const now = Date.now()
-  const take = (database: string, mode: AcquireInput['mode'], expiresAt: number | null, { holder = 'ops', children = false } = {}) => store.acquire({
-    database,
-    mode,
-    holder,
-    namespace: children ? database : null,
-    reason: 'test',
-    lockedBy: 'ops',
-    now,
-    expiresAt,
-    unlock: null,
-    refreshReason: false,
-    refreshExpiry: false,
-    refreshNamespace: false,
-    refreshUnlock: false
-  })
+  const take = (database: string, mode: AcquireInput['mode'], expiresAt: number | null, { holder = 'ops', children = false } = {}) =>
+    store.acquire(acquireInput({ database, mode, holder, namespace: children ? database : null, reason: 'test', lockedBy: 'ops', now, expiresAt }))
   try {
     await take('perm', 'delete', null)
     await take('soon', 'delete', now + HOUR)

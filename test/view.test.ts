@@ -8,8 +8,9 @@ import Fastify from 'fastify'
 import { join } from 'node:path'
 import { SqliteLockStore } from '../lib/store/sqlite/sqlite-store.js'
 import { LockView, type LockViewOptions } from '../lib/view.js'
-import type { AcquireInput, LockMode, LockStore, OwnChange, ProcessReport, StoreWatch } from '../types/index.js'
+import type { LockMode, LockStore, OwnChange, ProcessReport, StoreWatch } from '../types/index.js'
 import { tempDir } from './helpers/app.js'
+import { acquireInput } from './helpers/store.js'
 import { until } from './helpers/wait.js'
 
 const HOUR = 3_600_000
@@ -137,25 +138,24 @@ function fixture (t: Test, options: FixtureOptions = {}): Fixture {
     await other.close()
   })
   const take: Fixture['take'] = async (database, mode, expiresAt, { holder = 'ops', children = false } = {}) => {
-    const input: AcquireInput = {
-      database,
-      mode,
-      holder,
-      namespace: children ? database : null,
-      reason: `${holder}'s ${mode} lock`,
-      lockedBy: holder,
-      now: clock.now,
-      expiresAt,
-      unlock: null,
-      refreshReason: false,
-      refreshExpiry: false,
-      refreshNamespace: false,
-      refreshUnlock: false
-    }
+    const input = acquireInput({
+      database, mode, holder, namespace: children ? database : null, reason: `${holder}'s ${mode} lock`, now: clock.now, expiresAt
+    })
     return (await other.acquire(input)).version
   }
   const lift: Fixture['lift'] = async (database, mode, holder = 'ops') => { await other.release(database, mode, holder) }
   return { view, recorded, other, clock, take, lift }
+}
+
+/** A started view running a write on `busy`, which a write lock taken since blocks: reported draining. */
+async function withBlockedOperation (t: Test): Promise<Fixture> {
+  const f = fixture(t)
+  await f.view.start()
+  f.view.enter('busy', 'write')
+  await f.take('busy', 'write', START + HOUR)
+  await f.view.refresh(false)
+  t.same(f.recorded.lastReport.draining, ['busy'])
+  return f
 }
 
 /** Lets every pending setImmediate and promise callback run a few times over. */
@@ -359,12 +359,7 @@ t.test('what the view reports as draining', async (t) => {
   })
 
   await t.test('the end of a blocked operation is reported at once, not at the next poll', async (t) => {
-    const { view, recorded, take } = fixture(t)
-    await view.start()
-    view.enter('busy', 'write')
-    await take('busy', 'write', START + HOUR)
-    await view.refresh(false)
-    t.same(recorded.lastReport.draining, ['busy'])
+    const { view, recorded } = await withBlockedOperation(t)
     const reports = recorded.reports.length
     view.leave('busy', 'write')
     await until(() => recorded.reports.length > reports, 'a report after the operation ended', 2000)
@@ -385,12 +380,7 @@ t.test('what the view reports as draining', async (t) => {
 })
 
 t.test('once stopped, the view calls the store no more', async (t) => {
-  const { view, recorded, take } = fixture(t)
-  await view.start()
-  view.enter('busy', 'write')
-  await take('busy', 'write', START + HOUR)
-  await view.refresh(false)
-  t.same(recorded.lastReport.draining, ['busy'])
+  const { view, recorded } = await withBlockedOperation(t)
   await view.stop()
   const calls = recorded.calls.length
   view.leave('busy', 'write')
@@ -461,21 +451,7 @@ t.test('a read that failed is made again, though the store no longer says anythi
 t.test('the writer\'s own change', async (t) => {
   /** Takes a lock through the view's own connection, as the service does, and the change it made. */
   async function ownWrite (f: Fixture, from: number, database: string): Promise<OwnChange> {
-    const { version } = await f.recorded.real.acquire({
-      database,
-      mode: 'write',
-      holder: 'me',
-      namespace: null,
-      reason: null,
-      lockedBy: 'me',
-      now: f.clock.now,
-      expiresAt: START + HOUR,
-      unlock: null,
-      refreshReason: false,
-      refreshExpiry: false,
-      refreshNamespace: false,
-      refreshUnlock: false
-    })
+    const { version } = await f.recorded.real.acquire(acquireInput({ database, mode: 'write', holder: 'me', now: f.clock.now, expiresAt: START + HOUR }))
     const changes = await f.recorded.real.changesSince(from, f.clock.now)
     if (changes === null) throw new Error('the journal should hold the change')
     t.equal(changes.version, version)

@@ -1,6 +1,7 @@
 // Direct looks into a lock store file, to assert what a request did or did not change.
 import Database from 'better-sqlite3'
 import { join } from 'node:path'
+import type { AcquireInput } from '../../types/index.js'
 
 export function lockFile (dataDir: string): string {
   return join(dataDir, 'database-locks.db')
@@ -33,4 +34,20 @@ export function countingStore<S extends object> (store: S): { store: S, calls: M
     }
   })
   return { store: counted, calls, count: (method) => calls.get(method) ?? 0 }
+}
+
+/** A new lock's input as a store takes it: nothing refreshed, no unlock policy, unless given. */
+export function acquireInput (lock: Pick<AcquireInput, 'database' | 'mode' | 'now' | 'expiresAt'> & Partial<AcquireInput>): AcquireInput {
+  return {
+    holder: 'ops',
+    namespace: null,
+    reason: null,
+    lockedBy: lock.holder ?? 'ops',
+    unlock: null,
+    refreshReason: false,
+    refreshExpiry: false,
+    refreshNamespace: false,
+    refreshUnlock: false,
+    ...lock
+  }
 }
