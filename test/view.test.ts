@@ -535,6 +535,20 @@ t.test('how often the view reads and reports', async (t) => {
     t.ok(quiet >= 8, `${quiet} reads in a quiet second, at least`)
   })
 
+  await t.test('a poll that fires late keeps the view at pollInterval: the machine is busy', async (t) => {
+    const { view, recorded } = fixture(t, { pollInterval: 10, maxStaleness: 1000, heartbeatInterval: 60_000 })
+    await view.start()
+    await sleep(1500)
+    // Quiet now (a poll every 50 ms). Hold the event loop past the next poll's due time.
+    const blockedUntil = performance.now() + 80
+    while (performance.now() < blockedUntil);
+    const from = recorded.count('hasChanged')
+    await sleep(800)
+    const reads = recorded.count('hasChanged') - from
+    // At pollInterval about 80; at the quiet pace 16.
+    t.ok(reads >= 30, `${reads} reads in the 800 ms after a late poll`)
+  })
+
   await t.test('a heartbeat at heartbeatInterval, not at every poll', async (t) => {
     const { view, recorded } = fixture(t, { pollInterval: 20, maxStaleness: 1000, heartbeatInterval: 300 })
     await view.start()
