@@ -6,6 +6,7 @@
 import t, { type Test } from 'tap'
 import Fastify from 'fastify'
 import { join } from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { SqliteLockStore } from '../lib/store/sqlite/sqlite-store.js'
 import { LockView, type LockViewOptions } from '../lib/view.js'
 import type { LockMode, LockStore, OwnChange, ProcessReport, StoreWatch } from '../types/index.js'
@@ -489,14 +490,35 @@ t.test('the writer\'s own change', async (t) => {
   })
 })
 
+/**
+ * A stall of the event loop this long (ms) may make a poll late, which by design keeps the view at
+ * pollInterval (LATE_POLL is 10 ms): a pace is asserted only over windows without one.
+ */
+const STALL = 8
+
+/** The view's reads (hasChanged calls) during `ms`, and the event loop's longest stall meanwhile (ms). */
+async function readsDuring (recorded: RecordingStore, ms: number): Promise<{ reads: number, stall: number }> {
+  const monitor = monitorEventLoopDelay({ resolution: 1 })
+  monitor.enable()
+  const from = recorded.count('hasChanged')
+  await sleep(ms)
+  monitor.disable()
+  return { reads: recorded.count('hasChanged') - from, stall: monitor.max / 1e6 }
+}
+
+/** Asserts a pace, unless the event loop stalled: a loaded machine is no failure of the view. */
+function assertPace (t: Test, stall: number, holds: boolean, message: string): void {
+  if (stall >= STALL) t.comment(`not asserted, the event loop stalled ${stall.toFixed(0)} ms: ${message}`)
+  else t.ok(holds, message)
+}
+
 t.test('how often the view reads and reports', async (t) => {
   await t.test('with a healthy watch, the poll is a safety net at a quarter of maxStaleness', async (t) => {
     const { view, recorded } = fixture(t, { watch: new HandWatch(), pollInterval: 20, maxStaleness: 1000, heartbeatInterval: 1000 })
     await view.start()
-    const reads = recorded.count('hasChanged')
-    await sleep(1000)
+    const { reads } = await readsDuring(recorded, 1000)
     // 250 ms apart: 4 in a second (a loaded machine only makes fewer).
-    t.ok(recorded.count('hasChanged') - reads <= 8, `${recorded.count('hasChanged') - reads} reads in 1 s`)
+    t.ok(reads <= 8, `${reads} reads in 1 s`)
   })
 
   await t.test('without a healthy watch, it polls at pollInterval', async (t) => {
@@ -504,10 +526,9 @@ t.test('how often the view reads and reports', async (t) => {
     watch.isHealthy = false
     const { view, recorded } = fixture(t, { watch, pollInterval: 20, maxStaleness: 1000, heartbeatInterval: 1000 })
     await view.start()
-    const reads = recorded.count('hasChanged')
-    await sleep(1000)
+    const { reads, stall } = await readsDuring(recorded, 1000)
     // 20 ms apart, 50 ms once quiet: 20 to 50 in a second; at the watched pace it would be 4.
-    t.ok(recorded.count('hasChanged') - reads >= 12, `${recorded.count('hasChanged') - reads} reads in 1 s`)
+    assertPace(t, stall, reads >= 12, `${reads} reads in 1 s`)
   })
 
   await t.test('a quiet view polls less often than one whose locks just changed', async (t) => {
@@ -515,24 +536,22 @@ t.test('how often the view reads and reports', async (t) => {
     await view.start()
     await take('moving', 'write', START + HOUR)
     await view.refresh(false)
-    const atChange = recorded.count('hasChanged')
-    await sleep(800)
-    const busy = recorded.count('hasChanged') - atChange
+    const busy = await readsDuring(recorded, 800)
     // At pollInterval (10 ms) about 80; at the quiet pace (50 ms) 16.
-    t.ok(busy >= 25, `${busy} reads in the 800 ms after a change`)
-    await sleep(700)
+    assertPace(t, busy.stall, busy.reads >= 25, `${busy.reads} reads in the 800 ms after a change`)
+    // Quiet from 1 s after the change, if no poll was late in the second before.
+    const before = await readsDuring(recorded, 700)
     // Another process's heartbeats wake the view's reads but change no lock: still quiet.
     const heartbeats = setInterval(() => {
       other.report({ processId: 'other-process', pid: process.pid, appliedVersion: 0, draining: [], heartbeatAt: Date.now() }).catch(() => {})
     }, 100)
     t.teardown(() => { clearInterval(heartbeats) })
-    const quietFrom = recorded.count('hasChanged')
-    await sleep(1000)
+    const quiet = await readsDuring(recorded, 1000)
     clearInterval(heartbeats)
-    const quiet = recorded.count('hasChanged') - quietFrom
+    const stall = Math.max(busy.stall, before.stall, quiet.stall)
     // 50 ms apart: 20 in a second; at pollInterval it would be 100, at maxStaleness / 4 (250 ms) 4.
-    t.ok(quiet <= 50, `${quiet} reads in a quiet second`)
-    t.ok(quiet >= 8, `${quiet} reads in a quiet second, at least`)
+    assertPace(t, stall, quiet.reads <= 50, `${quiet.reads} reads in a quiet second`)
+    assertPace(t, stall, quiet.reads >= 8, `${quiet.reads} reads in a quiet second, at least`)
   })
 
   await t.test('a poll that fires late keeps the view at pollInterval: the machine is busy', async (t) => {
@@ -542,11 +561,9 @@ t.test('how often the view reads and reports', async (t) => {
     // Quiet now (a poll every 50 ms). Hold the event loop past the next poll's due time.
     const blockedUntil = performance.now() + 80
     while (performance.now() < blockedUntil);
-    const from = recorded.count('hasChanged')
-    await sleep(800)
-    const reads = recorded.count('hasChanged') - from
+    const { reads, stall } = await readsDuring(recorded, 800)
     // At pollInterval about 80; at the quiet pace 16.
-    t.ok(reads >= 30, `${reads} reads in the 800 ms after a late poll`)
+    assertPace(t, stall, reads >= 30, `${reads} reads in the 800 ms after a late poll`)
   })
 
   await t.test('a heartbeat at heartbeatInterval, not at every poll', async (t) => {
