@@ -44,6 +44,24 @@ t.test('the name rules', async (t) => {
   for (const [label, name] of INVALID) t.type(checkDatabaseName(name), 'string', `invalid: ${label}`)
 })
 
+t.test('the rules, character by character: every ASCII character first in a segment, inside one, and last', async (t) => {
+  // The rules as the contract writes them; the check itself walks the characters instead.
+  const rules = /^[a-z0-9][a-z0-9_-]{0,62}(?:[./][a-z0-9][a-z0-9_-]{0,62})*$/
+  for (let code = 0; code < 128; code++) {
+    const char = String.fromCharCode(code)
+    for (const name of [`${char}b`, `a${char}b`, `a${char}`, `a/${char}b`, `a.b${char}`, char]) {
+      const valid = rules.test(name)
+      if ((checkDatabaseName(name) === null) !== valid) t.fail(`${JSON.stringify(name)} should be ${valid ? 'valid' : 'invalid'}`)
+    }
+  }
+  t.equal(checkDatabaseName('a`b'), 'use lowercase letters, digits, "_" and "-", starting each segment with a letter or digit', 'just below "a"')
+  t.type(checkDatabaseName('a{b'), 'string', 'just above "z"')
+  t.type(checkDatabaseName('a:b'), 'string', 'just above "9"')
+  t.equal(checkDatabaseName('z9/0a'), null, 'the ends of both ranges')
+  t.equal(checkDatabaseName(`a-${'b'.repeat(61)}`), null, 'a 63-character segment with a dash in it')
+  t.type(checkDatabaseName(`a_${'b'.repeat(62)}`), 'string', 'a 64-character segment with an underscore in it')
+})
+
 t.test('each rule has its own reason, the first broken one is given', async (t) => {
   const lower = 'use lowercase letters, digits, "_" and "-", starting each segment with a letter or digit'
   const cases: Array<[string, unknown, string]> = [
