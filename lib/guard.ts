@@ -239,8 +239,7 @@ export function installGuard (fastify: FastifyInstance, options: ResolvedOptions
           return sendWriteLocked(reply, answer)
         })
       }
-      view.enter(database, kind, name)
-      const leave = (): void => { view.leave(database, kind) }
+      const leave = view.enter(database, kind, name)
       let result: ReturnType<RouteHandlerMethod>
       try {
         result = handler.call(this, request, reply)

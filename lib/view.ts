@@ -117,6 +117,44 @@ interface InheritedLocks {
   write: WriteLockRefusal | undefined
 }
 
+/** What the `children` locks above `name` amount to (null: none), one lookup per segment of the name. */
+function inheritedBy (namespaces: Map<string, InheritedLocks>, name: string): InheritedLocks | null {
+  let merged: InheritedLocks | null = null
+  for (let i = 1; i < name.length; i++) {
+    const char = name.charCodeAt(i)
+    if (char !== 46 /* . */ && char !== 47 /* / */) continue
+    const inherited = namespaces.get(name.slice(0, i))
+    if (inherited === undefined) continue
+    if (merged === null) {
+      merged = inherited
+      continue
+    }
+    // Two namespaces above the name lock it: the later expiry of each mode counts.
+    const { deleteUntil, write } = inherited
+    merged = {
+      deleteUntil: deleteUntil !== undefined && (merged.deleteUntil === undefined || deleteUntil > merged.deleteUntil) ? deleteUntil : merged.deleteUntil,
+      write: write !== undefined && (merged.write === undefined || write.until > merged.write.until) ? write : merged.write
+    }
+  }
+  return merged
+}
+
+/**
+ * Names whose inherited locks the view remembers between two changes of the namespace locks;
+ * past this, it forgets them all and starts again (a name costs its lookups once more).
+ */
+const INHERITED_CACHE_SIZE = 4096
+
+/** In-flight operations on one database, and the functions that end one of them. */
+interface InFlight {
+  /** Destructive operations in the high part (DESTRUCTIVE each), writes in the low part. */
+  count: number
+  /** The namespaced name of the database. */
+  name: string
+  readonly leaveDestructive: () => void
+  readonly leaveWrite: () => void
+}
+
 function namespaceTable (locks: Map<string, NamespaceLock[]>): Map<string, InheritedLocks> {
   const table = new LockTable()
   for (const list of locks.values()) {
@@ -139,11 +177,11 @@ export class LockView {
   private permanentDeletes = new NameSet()
   /** `children` locks, by the namespace they cover: empty (and free to check) while there are none. */
   private namespaces = new Map<string, InheritedLocks>()
+  /** What `namespaces` amounts to for each name checked lately (null: nothing above it); emptied when `namespaces` is replaced. */
+  private inheritedByName = new Map<string, InheritedLocks | null>()
   /** The `children` locks of each database id, to rebuild `namespaces` when one of them changes. */
   private namespaceLocks = new Map<string, NamespaceLock[]>()
-  private readonly inFlight = new Map<string, number>()
-  /** The namespaced name of a database in flight, where it differs from its id. */
-  private readonly inFlightNames = new Map<string, string>()
+  private readonly inFlight = new Map<string, InFlight>()
   private appliedVersion = 0
   /** performance.now() at the start of the last refresh that fully succeeded. */
   private freshAt = -Infinity
@@ -260,15 +298,10 @@ export class LockView {
   check (database: string, kind: OperationKind, name: string = database): Refusal | null {
     let deleteUntil = this.permanentDeletes.has(database) ? Infinity : this.exact.deleteUntil.get(database)
     let writeLock = this.exact.writeLocks.get(database)
-    if (this.namespaces.size !== 0) {
-      for (let i = 1; i < name.length; i++) {
-        const char = name.charCodeAt(i)
-        if (char !== 46 /* . */ && char !== 47 /* / */) continue
-        const inherited = this.namespaces.get(name.slice(0, i))
-        if (inherited === undefined) continue
-        if (inherited.deleteUntil !== undefined && (deleteUntil === undefined || inherited.deleteUntil > deleteUntil)) deleteUntil = inherited.deleteUntil
-        if (inherited.write !== undefined && (writeLock === undefined || inherited.write.until > writeLock.until)) writeLock = inherited.write
-      }
+    const inherited = this.namespaces.size === 0 ? null : this.inheritedOf(name)
+    if (inherited !== null) {
+      if (inherited.deleteUntil !== undefined && (deleteUntil === undefined || inherited.deleteUntil > deleteUntil)) deleteUntil = inherited.deleteUntil
+      if (inherited.write !== undefined && (writeLock === undefined || inherited.write.until > writeLock.until)) writeLock = inherited.write
     }
     if (deleteUntil === undefined && writeLock === undefined) return null
     const now = this.options.now()
@@ -277,18 +310,56 @@ export class LockView {
     return writeLock !== undefined && writeLock.until > now ? writeLock : null
   }
 
-  // In-flight counts live in one number per database (destructive in the high part, writes in
-  // the low part) and stay in the map at zero until the next poll sweeps them: no object and
-  // no map churn per request.
-  enter (database: string, kind: OperationKind, name: string = database): void {
-    this.inFlight.set(database, (this.inFlight.get(database) ?? 0) + (kind === 'destructive' ? DESTRUCTIVE : 1))
-    if (name !== database) this.inFlightNames.set(database, name)
+  /** The inherited locks of `name`, remembered until the namespace locks change. */
+  private inheritedOf (name: string): InheritedLocks | null {
+    const known = this.inheritedByName.get(name)
+    if (known !== undefined) return known
+    const inherited = inheritedBy(this.namespaces, name)
+    if (this.inheritedByName.size >= INHERITED_CACHE_SIZE) this.inheritedByName.clear()
+    this.inheritedByName.set(name, inherited)
+    return inherited
   }
 
-  leave (database: string, kind: OperationKind): void {
-    const count = this.inFlight.get(database)
-    if (count === undefined) return
-    this.inFlight.set(database, count - (kind === 'destructive' ? DESTRUCTIVE : 1))
+  /** Replaces the namespace table, and forgets what the previous one said of each name. */
+  private setNamespaces (namespaces: Map<string, InheritedLocks>): void {
+    this.namespaces = namespaces
+    this.inheritedByName = new Map()
+  }
+
+  /**
+   * Counts an operation of `kind` on `database` as in flight; returns the function that ends it
+   * (call it once). A database's count and its two functions are made once and stay in the map
+   * at zero until the next poll sweeps them: per request, one lookup and no allocation.
+   */
+  enter (database: string, kind: OperationKind, name: string = database): () => void {
+    let entry = this.inFlight.get(database)
+    if (entry === undefined) {
+      entry = this.inFlightEntry(name)
+      this.inFlight.set(database, entry)
+    } else {
+      // The host may have moved the database since: the latest name counts.
+      entry.name = name
+    }
+    if (kind === 'destructive') {
+      entry.count += DESTRUCTIVE
+      return entry.leaveDestructive
+    }
+    entry.count += 1
+    return entry.leaveWrite
+  }
+
+  private inFlightEntry (name: string): InFlight {
+    const entry: InFlight = {
+      count: 0,
+      name,
+      leaveDestructive: () => { this.leave(entry, DESTRUCTIVE) },
+      leaveWrite: () => { this.leave(entry, 1) }
+    }
+    return entry
+  }
+
+  private leave (entry: InFlight, amount: number): void {
+    entry.count -= amount
     // Someone may be waiting for this database to drain: tell the store soon.
     if (this.reportedDraining !== '' && !this.reportWanted) {
       this.reportWanted = true
@@ -298,18 +369,20 @@ export class LockView {
 
   /** Whether this process runs an operation on `database` that a current lock blocks. */
   isDraining (database: string): boolean {
-    const count = this.inFlight.get(database)
-    if (count === undefined || count === 0) return false
-    const name = this.inFlightNames.get(database) ?? database
+    const entry = this.inFlight.get(database)
+    return entry !== undefined && this.blocksInFlight(database, entry)
+  }
+
+  private blocksInFlight (database: string, { count, name }: InFlight): boolean {
+    if (count === 0) return false
     if (count >= DESTRUCTIVE && this.check(database, 'destructive', name) !== null) return true
     return this.check(database, 'write', name) !== null
   }
 
   /** Whether this process runs an operation blocked now on `name`, or (`subtree`) on any name below it. */
   private isDrainingWithin (name: string, subtree: boolean): boolean {
-    for (const database of this.inFlight.keys()) {
-      const inFlightName = this.inFlightNames.get(database) ?? database
-      if ((subtree ? isWithin(inFlightName, name) : inFlightName === name) && this.isDraining(database)) return true
+    for (const [database, entry] of this.inFlight) {
+      if ((subtree ? isWithin(entry.name, name) : entry.name === name) && this.blocksInFlight(database, entry)) return true
     }
     return false
   }
@@ -317,12 +390,11 @@ export class LockView {
   /** Names (not ids) go to the store: a namespace lock waits for every name below it. */
   private drainingList (): string[] {
     const list: string[] = []
-    for (const [database, count] of this.inFlight) {
-      if (count === 0) {
+    for (const [database, entry] of this.inFlight) {
+      if (entry.count === 0) {
         this.inFlight.delete(database)
-        this.inFlightNames.delete(database)
-      } else if (this.isDraining(database)) {
-        list.push(this.inFlightNames.get(database) ?? database)
+      } else if (this.blocksInFlight(database, entry)) {
+        list.push(entry.name)
       }
     }
     return list.sort()
@@ -397,7 +469,7 @@ export class LockView {
       }
     }
     // Namespace locks are few: rebuilt whole, so several databases may share a namespace.
-    if (namespacesChanged) this.namespaces = namespaceTable(this.namespaceLocks)
+    if (namespacesChanged) this.setNamespaces(namespaceTable(this.namespaceLocks))
     this.appliedVersion = changes.version
     this.changedAt = performance.now()
   }
@@ -476,7 +548,7 @@ export class LockView {
     this.exact = exact
     this.permanentDeletes = permanentDeletes
     this.namespaceLocks = namespaceLocks
-    this.namespaces = namespaceTable(namespaceLocks)
+    this.setNamespaces(namespaceTable(namespaceLocks))
     return version
   }
 

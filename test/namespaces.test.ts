@@ -1,6 +1,6 @@
 // v2 inherited locks: a `children` lock on a name covers every name below it, exactly per segment.
 import t from 'tap'
-import { createDatabases, startDemo } from './helpers/app.js'
+import { createDatabases, fakeClock, startDemo } from './helpers/app.js'
 
 const FAMILY = ['acme', 'acme.prod', 'acme/prod', 'acme/prod/eu', 'acme2', 'acmeprod', 'acm']
 
@@ -51,6 +51,49 @@ t.test('a write lock with children freezes a namespace: writes below answer 503 
   t.same(Object.keys(create.json()).sort(), ['code', 'database', 'error', 'message', 'operation', 'retryAfter', 'statusCode'], 'nobody owns that name yet: no details')
   await demo.admin('POST', '/v1/database/acme/unlock', { mode: 'write' })
   t.equal((await demo.as('alice', 'POST', '/v1/database/acme%2Fnew')).statusCode, 201)
+})
+
+t.test('while another namespace is locked, a lock above a name refuses it at once, and each unlock frees it at once', async (t) => {
+  // The guard remembers what the namespace locks say of each name it checked: a change of them must reach every name.
+  const demo = await startDemo(t)
+  await createDatabases(demo, ['other', 'acme', 'acme/prod', 'acme/prod/eu'])
+  await demo.as('alice', 'POST', '/v1/database/other/lock', { children: true })
+  t.equal((await demo.as('alice', 'POST', '/v1/database/acme%2Fprod%2Feu/reset')).statusCode, 200, 'nothing above it yet')
+  await demo.as('alice', 'POST', '/v1/database/acme/lock', { children: true })
+  t.equal((await demo.as('alice', 'POST', '/v1/database/acme%2Fprod%2Feu/reset')).statusCode, 403, 'refused once acme is locked')
+  await demo.as('alice', 'POST', '/v1/database/acme%2Fprod/lock', { children: true })
+  await demo.as('alice', 'POST', '/v1/database/acme/unlock')
+  t.equal((await demo.as('alice', 'POST', '/v1/database/acme%2Fprod%2Feu/reset')).statusCode, 403, 'acme/prod still covers it')
+  await demo.as('alice', 'POST', '/v1/database/acme%2Fprod/unlock')
+  t.equal((await demo.as('alice', 'POST', '/v1/database/acme%2Fprod%2Feu/reset')).statusCode, 200, 'free once both are unlocked')
+})
+
+t.test('two write-locked namespaces above a name: Retry-After waits for the one that lifts last, whichever it is', async (t) => {
+  for (const [outer, inner] of [[60, 120], [120, 60]]) {
+    const demo = await startDemo(t)
+    await createDatabases(demo, ['acme', 'acme/prod', 'acme/prod/eu'])
+    await demo.admin('POST', '/v1/database/acme/lock', { mode: 'write', children: true, ttl: outer, reason: 'outer' })
+    await demo.admin('POST', '/v1/database/acme%2Fprod/lock', { mode: 'write', children: true, ttl: inner, reason: 'inner' })
+    const write = await demo.as('alice', 'POST', '/v1/database/acme%2Fprod%2Feu/rows', { n: 1 })
+    t.equal(write.statusCode, 503)
+    const retryAfter = Number(write.headers['retry-after'])
+    t.ok(retryAfter > 110 && retryAfter <= 120, `acme for ${outer} s, acme/prod for ${inner} s: Retry-After ${retryAfter}`)
+  }
+})
+
+t.test('two delete-locked namespaces above a name: deletes wait for the one that lifts last, whichever it is', async (t) => {
+  for (const [outer, inner] of [[60, 120], [120, 60]]) {
+    const clock = fakeClock()
+    const demo = await startDemo(t, { lockOptions: { now: clock.now } })
+    await createDatabases(demo, ['acme', 'acme/prod', 'acme/prod/eu'])
+    await demo.as('alice', 'POST', '/v1/database/acme/lock', { children: true, ttl: outer })
+    await demo.as('alice', 'POST', '/v1/database/acme%2Fprod/lock', { children: true, ttl: inner })
+    t.equal((await demo.as('alice', 'POST', '/v1/database/acme%2Fprod%2Feu/reset')).statusCode, 403)
+    clock.advance(60_000)
+    t.equal((await demo.as('alice', 'POST', '/v1/database/acme%2Fprod%2Feu/reset')).statusCode, 403, `acme for ${outer} s, acme/prod for ${inner} s: after 60 s, still refused`)
+    clock.advance(60_000)
+    t.equal((await demo.as('alice', 'POST', '/v1/database/acme%2Fprod%2Feu/reset')).statusCode, 200, 'free after 120 s')
+  }
 })
 
 t.test('locking again keeps what the lock covers unless children is given; children: false narrows it', async (t) => {

@@ -148,15 +148,18 @@ function fixture (t: Test, options: FixtureOptions = {}): Fixture {
   return { view, recorded, other, clock, take, lift }
 }
 
-/** A started view running a write on `busy`, which a write lock taken since blocks: reported draining. */
-async function withBlockedOperation (t: Test): Promise<Fixture> {
+/**
+ * A started view running a write on `busy`, which a write lock taken since blocks: reported
+ * draining. `leave` ends the write.
+ */
+async function withBlockedOperation (t: Test): Promise<Fixture & { leave: () => void }> {
   const f = fixture(t)
   await f.view.start()
-  f.view.enter('busy', 'write')
+  const leave = f.view.enter('busy', 'write')
   await f.take('busy', 'write', START + HOUR)
   await f.view.refresh(false)
   t.same(f.recorded.lastReport.draining, ['busy'])
-  return f
+  return { ...f, leave }
 }
 
 /** Lets every pending setImmediate and promise callback run a few times over. */
@@ -326,8 +329,8 @@ t.test('what the view reports as draining', async (t) => {
     const version = await take('done', 'write', START + HOUR)
     await view.refresh(false)
     // Ended after the last poll: still counted (at zero) until the next one.
-    view.enter('done', 'write')
-    view.leave('done', 'write')
+    const leave = view.enter('done', 'write')
+    leave()
     t.notOk(view.isDraining('done'))
     t.notOk(view.isDraining('never-entered'))
     const state = await view.waitForDrain({ name: 'done', subtree: false }, version, 2000)
@@ -349,8 +352,8 @@ t.test('what the view reports as draining', async (t) => {
   await t.test('a database whose name changed is checked under its new name', async (t) => {
     const { view, take } = fixture(t)
     await view.start()
-    view.enter('x1', 'write', 'acme/db')
-    view.leave('x1', 'write')
+    const leave = view.enter('x1', 'write', 'acme/db')
+    leave()
     await view.refresh(false)
     // Moved out of the namespace: its next operation has the id as its name.
     view.enter('x1', 'write')
@@ -359,10 +362,22 @@ t.test('what the view reports as draining', async (t) => {
     t.notOk(view.isDraining('x1'))
   })
 
+  await t.test('a database whose name changed is checked under its new name, before the poll forgets its old count too', async (t) => {
+    const { view, take } = fixture(t)
+    await view.start()
+    const leave = view.enter('x1', 'write', 'acme/db')
+    leave()
+    // No poll between: its count is still there (at zero), with the name it had.
+    view.enter('x1', 'write')
+    await take('acme', 'write', START + HOUR, { children: true })
+    await view.refresh(false)
+    t.notOk(view.isDraining('x1'))
+  })
+
   await t.test('the end of a blocked operation is reported at once, not at the next poll', async (t) => {
-    const { view, recorded } = await withBlockedOperation(t)
+    const { recorded, leave } = await withBlockedOperation(t)
     const reports = recorded.reports.length
-    view.leave('busy', 'write')
+    leave()
     await until(() => recorded.reports.length > reports, 'a report after the operation ended', 2000)
     t.same(recorded.lastReport.draining, [])
   })
@@ -372,8 +387,8 @@ t.test('what the view reports as draining', async (t) => {
     await view.start()
     const calls = recorded.calls.length
     for (let i = 0; i < 50; i++) {
-      view.enter('quiet', 'write')
-      view.leave('quiet', 'write')
+      const leave = view.enter('quiet', 'write')
+      leave()
     }
     await settle()
     t.equal(recorded.calls.length, calls)
@@ -381,10 +396,10 @@ t.test('what the view reports as draining', async (t) => {
 })
 
 t.test('once stopped, the view calls the store no more', async (t) => {
-  const { view, recorded } = await withBlockedOperation(t)
+  const { view, recorded, leave } = await withBlockedOperation(t)
   await view.stop()
   const calls = recorded.calls.length
-  view.leave('busy', 'write')
+  leave()
   await settle()
   await sleep(20)
   t.equal(recorded.calls.length, calls)
