@@ -33,21 +33,25 @@ function isValidName (name: string): boolean {
   return segment !== 0
 }
 
+const CHARACTERS_REASON = 'use lowercase letters, digits, "_" and "-", starting each segment with a letter or digit'
+
 /** Returns why `name` is not a valid database name, or null when it is. */
 export function checkDatabaseName (name: unknown): string | null {
-  // The reasons are worked out only for a bad name.
-  if (typeof name === 'string' && isValidName(name)) return null
   if (typeof name !== 'string' || name.length === 0) return 'a name is required'
+  // isValidName alone decides; the reasons are worked out only for a bad name.
+  return isValidName(name) ? null : whyInvalid(name)
+}
+
+/** Which rule `name` breaks (the first one), for a name isValidName refused. */
+function whyInvalid (name: string): string {
   if (name.length > MAX_NAME_LENGTH) return `names are at most ${MAX_NAME_LENGTH} characters, this one has ${name.length}`
-  const segments = name.split(/[./]/)
-  for (const segment of segments) {
+  for (const segment of name.split(/[./]/)) {
     if (segment.length === 0) return 'segments joined by "." or "/" must not be empty'
     if (segment.length > MAX_SEGMENT_LENGTH) return 'each segment is at most 63 characters'
-    if (!SEGMENT.test(segment)) {
-      return 'use lowercase letters, digits, "_" and "-", starting each segment with a letter or digit'
-    }
+    if (!SEGMENT.test(segment)) return CHARACTERS_REASON
   }
-  return null
+  // Not reached while the two agree: the character rule is the only one left.
+  return CHARACTERS_REASON
 }
 
 /** The route parameter `param` of a request, as the router gave it ('' when absent). */
