@@ -58,6 +58,7 @@ t.test('the rules, character by character: every ASCII character first in a segm
   t.type(checkDatabaseName('a{b'), 'string', 'just above "z"')
   t.type(checkDatabaseName('a:b'), 'string', 'just above "9"')
   t.equal(checkDatabaseName('z9/0a'), null, 'the ends of both ranges')
+  t.equal(checkDatabaseName(`${`${'a'.repeat(63)}.`.repeat(3)}${'b'.repeat(63)}`), null, '255 characters in segments of 63')
   t.equal(checkDatabaseName(`a-${'b'.repeat(61)}`), null, 'a 63-character segment with a dash in it')
   t.type(checkDatabaseName(`a_${'b'.repeat(62)}`), 'string', 'a 64-character segment with an underscore in it')
 })
@@ -75,7 +76,12 @@ t.test('each rule has its own reason, the first broken one is given', async (t) 
     ['64-char segment after a good one', `prod.${'a'.repeat(64)}`, 'each segment is at most 63 characters'],
     // 63 is allowed: a 63-char segment is not the problem of a name whose next segment is bad.
     ['63-char segment, then uppercase', `${'a'.repeat(63)}/Prod`, lower],
-    ['uppercase', 'Prod', lower]
+    ['uppercase', 'Prod', lower],
+    // Too long in all though no segment is: the length rule is checked on its own.
+    ['259 chars in segments of 63', `${`${'a'.repeat(63)}.`.repeat(4)}abc`, 'names are at most 255 characters, this one has 259'],
+    // A segment's characters, before a later segment's emptiness (both ends of the segment rule).
+    ['a segment starting with "_", then an empty one', '_ab//x', lower],
+    ['a segment ending in uppercase, then an empty one', 'aB//x', lower]
   ]
   for (const [label, name, reason] of cases) t.equal(checkDatabaseName(name), reason, label)
 })
