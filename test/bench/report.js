@@ -178,8 +178,13 @@ function profileSection (results) {
       '', 'Inclusive time (anywhere on the stack):', '', '| ms | share | function |', '|---|---|---|', profileList(startup.profile.inclusive), ''
     )
   }
-  for (const guard of results.filter((r) => r.id === 'guard-profile' || r.id === 'guard-profile-ns10k')) {
-    const route = guard.id === 'guard-profile' ? 'the guarded write route' : 'the guarded write to free/bench/eu, 10,000 namespace locks on other names'
+  const routes = {
+    'guard-profile': 'the guarded write route',
+    'guard-profile-1m': 'the guarded write route, 1,000,000 lock rows',
+    'guard-profile-ns10k': 'the guarded write to free/bench/eu, 10,000 namespace locks on other names'
+  }
+  for (const guard of results.filter((r) => r.id in routes)) {
+    const route = routes[guard.id]
     parts.push(
       `#### Plugin server on ${route} (V8 profiler in test/bench/server.js while loaded), ${int(guard.requests)} requests, ${int(guard.all.busyMs)} ms busy ` +
         `(${fixed(guard.all.busyMs * 1000 / guard.requests, 1)} µs per request, profiler included)${carried(guard)}`,

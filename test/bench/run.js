@@ -39,7 +39,7 @@ const BENCH = __dirname
 const SCENARIOS = [
   'calibration', 'gc-state', 'unguarded-fresh', 'floor-prehandler', 'peer-rate-limit',
   'guarded-0', 'unguarded', 'unguarded-post', 'locked-503', 'locked-403', 'guarded-1k', 'guarded-ns10k', 'guarded-1m',
-  'ops', 'propagation', 'startup', 'idle', 'held-write-lock', 'guard-profile', 'guard-profile-ns10k', 'unguarded-profile', 'guarded-pg', 'ops-pg', 'propagation-pg'
+  'ops', 'propagation', 'startup', 'idle', 'held-write-lock', 'guard-profile', 'guard-profile-1m', 'guard-profile-ns10k', 'unguarded-profile', 'guarded-pg', 'ops-pg', 'propagation-pg'
 ]
 const POSTGRES_SCENARIOS = ['guarded-pg', 'ops-pg', 'propagation-pg']
 
@@ -690,6 +690,7 @@ async function heldWriteLockScenario (ctx, results) {
 /** The guarded-route profiles: the plain case, and the row that adds namespace locks. */
 const GUARD_PROFILES = [
   { id: 'guard-profile', locks: { kind: 'delete', count: 0 }, path: '/v1/database/bench', title: 'CPU profile of the plugin server on the guarded write route' },
+  { id: 'guard-profile-1m', locks: { kind: 'delete', count: 1_000_000 }, path: '/v1/database/bench', title: 'CPU profile of the plugin server on the guarded write route, 1,000,000 lock rows' },
   {
     id: 'guard-profile-ns10k',
     locks: { kind: 'namespace', count: 10_000 },
