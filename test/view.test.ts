@@ -507,9 +507,12 @@ t.test('the writer\'s own change', async (t) => {
 
 /**
  * A stall of the event loop this long (ms) may make a poll late, which by design keeps the view at
- * pollInterval (LATE_POLL is 10 ms): a pace is asserted only over windows without one.
+ * pollInterval (LATE_POLL is 10 ms): an upper bound on the reads is asserted only over windows
+ * without one.
  */
 const STALL = 8
+/** A lower bound on the reads fails only when polls come far apart: it tolerates shorter stalls. */
+const LONG_STALL = 20
 
 /** The view's reads (hasChanged calls) during `ms`, and the event loop's longest stall meanwhile (ms). */
 async function readsDuring (recorded: RecordingStore, ms: number): Promise<{ reads: number, stall: number }> {
@@ -521,9 +524,9 @@ async function readsDuring (recorded: RecordingStore, ms: number): Promise<{ rea
   return { reads: recorded.count('hasChanged') - from, stall: monitor.max / 1e6 }
 }
 
-/** Asserts a pace, unless the event loop stalled: a loaded machine is no failure of the view. */
-function assertPace (t: Test, stall: number, holds: boolean, message: string): void {
-  if (stall >= STALL) t.comment(`not asserted, the event loop stalled ${stall.toFixed(0)} ms: ${message}`)
+/** Asserts a pace, unless the event loop stalled `tolerated` ms or more: a loaded machine is no failure of the view. */
+function assertPace (t: Test, stall: number, holds: boolean, message: string, tolerated = STALL): void {
+  if (stall >= tolerated) t.comment(`not asserted, the event loop stalled ${stall.toFixed(0)} ms: ${message}`)
   else t.ok(holds, message)
 }
 
@@ -543,7 +546,7 @@ t.test('how often the view reads and reports', async (t) => {
     await view.start()
     const { reads, stall } = await readsDuring(recorded, 1000)
     // 20 ms apart, 50 ms once quiet: 20 to 50 in a second; at the watched pace it would be 4.
-    assertPace(t, stall, reads >= 12, `${reads} reads in 1 s`)
+    assertPace(t, stall, reads >= 12, `${reads} reads in 1 s`, LONG_STALL)
   })
 
   await t.test('a quiet view polls less often than one whose locks just changed', async (t) => {
@@ -553,7 +556,7 @@ t.test('how often the view reads and reports', async (t) => {
     await view.refresh(false)
     const busy = await readsDuring(recorded, 800)
     // At pollInterval (10 ms) about 80; at the quiet pace (50 ms) 16.
-    assertPace(t, busy.stall, busy.reads >= 25, `${busy.reads} reads in the 800 ms after a change`)
+    assertPace(t, busy.stall, busy.reads >= 25, `${busy.reads} reads in the 800 ms after a change`, LONG_STALL)
     // Quiet from 1 s after the change, if no poll was late in the second before.
     const before = await readsDuring(recorded, 700)
     // Another process's heartbeats wake the view's reads but change no lock: still quiet.
@@ -566,7 +569,7 @@ t.test('how often the view reads and reports', async (t) => {
     const stall = Math.max(busy.stall, before.stall, quiet.stall)
     // 50 ms apart: 20 in a second; at pollInterval it would be 100, at maxStaleness / 4 (250 ms) 4.
     assertPace(t, stall, quiet.reads <= 50, `${quiet.reads} reads in a quiet second`)
-    assertPace(t, stall, quiet.reads >= 8, `${quiet.reads} reads in a quiet second, at least`)
+    assertPace(t, stall, quiet.reads >= 8, `${quiet.reads} reads in a quiet second, at least`, LONG_STALL)
   })
 
   await t.test('a poll that fires late keeps the view at pollInterval: the machine is busy', async (t) => {
@@ -576,9 +579,11 @@ t.test('how often the view reads and reports', async (t) => {
     // Quiet now (a poll every 50 ms). Hold the event loop past the next poll's due time.
     const blockedUntil = performance.now() + 80
     while (performance.now() < blockedUntil);
-    const { reads, stall } = await readsDuring(recorded, 800)
-    // At pollInterval about 80; at the quiet pace 16.
-    assertPace(t, stall, reads >= 30, `${reads} reads in the 800 ms after a late poll`)
+    // What the block held back runs first; then the pace, within the second after the late poll.
+    await sleep(50)
+    const { reads, stall } = await readsDuring(recorded, 700)
+    // At pollInterval about 70; at the quiet pace 14.
+    assertPace(t, stall, reads >= 30, `${reads} reads in the 700 ms after a late poll`, LONG_STALL)
   })
 
   await t.test('a heartbeat at heartbeatInterval, not at every poll', async (t) => {
