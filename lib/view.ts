@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
 import type { DrainState, DrainTarget, LockMode, LockStore, OwnChange, StatusRequest, StoreChanges, StoreWatch } from '../types/index.js'
-import { isWithin } from './names.js'
+import { ancestorsOf, isWithin } from './names.js'
 import { liftsAt } from './store/rows.js'
 import { NameSet } from './name-set.js'
 import type { VisitLive, WatchChanges } from './store/capabilities.js'
@@ -117,24 +117,26 @@ interface InheritedLocks {
   write: WriteLockRefusal | undefined
 }
 
-/** What the `children` locks above `name` amount to (null: none), one lookup per segment of the name. */
+/** The later of two expiries of delete locks (the first on a tie). */
+function laterDelete (known: number | undefined, other: number | undefined): number | undefined {
+  return other !== undefined && (known === undefined || other > known) ? other : known
+}
+
+/** The write lock that lifts later (the first on a tie). */
+function laterWrite (known: WriteLockRefusal | undefined, other: WriteLockRefusal | undefined): WriteLockRefusal | undefined {
+  return other !== undefined && (known === undefined || other.until > known.until) ? other : known
+}
+
+/** What the `children` locks above `name` amount to (null: none), one lookup per name above it. */
 function inheritedBy (namespaces: Map<string, InheritedLocks>, name: string): InheritedLocks | null {
   let merged: InheritedLocks | null = null
-  for (let i = 1; i < name.length; i++) {
-    const char = name.charCodeAt(i)
-    if (char !== 46 /* . */ && char !== 47 /* / */) continue
-    const inherited = namespaces.get(name.slice(0, i))
+  for (const ancestor of ancestorsOf(name)) {
+    const inherited = namespaces.get(ancestor)
     if (inherited === undefined) continue
-    if (merged === null) {
-      merged = inherited
-      continue
-    }
     // Two namespaces above the name lock it: the later expiry of each mode counts.
-    const { deleteUntil, write } = inherited
-    merged = {
-      deleteUntil: deleteUntil !== undefined && (merged.deleteUntil === undefined || deleteUntil > merged.deleteUntil) ? deleteUntil : merged.deleteUntil,
-      write: write !== undefined && (merged.write === undefined || write.until > merged.write.until) ? write : merged.write
-    }
+    merged = merged === null
+      ? inherited
+      : { deleteUntil: laterDelete(merged.deleteUntil, inherited.deleteUntil), write: laterWrite(merged.write, inherited.write) }
   }
   return merged
 }
@@ -293,15 +295,15 @@ export class LockView {
   /**
    * Why an operation of `kind` on `database` (namespaced name `name`) is refused now, or null.
    * No I/O: this is the request path. Two Map lookups; while any `children` lock exists, one
-   * more per segment of the name.
+   * more for what the name inherits (looked up per segment once, until those locks change).
    */
   check (database: string, kind: OperationKind, name: string = database): Refusal | null {
     let deleteUntil = this.permanentDeletes.has(database) ? Infinity : this.exact.deleteUntil.get(database)
     let writeLock = this.exact.writeLocks.get(database)
     const inherited = this.namespaces.size === 0 ? null : this.inheritedOf(name)
     if (inherited !== null) {
-      if (inherited.deleteUntil !== undefined && (deleteUntil === undefined || inherited.deleteUntil > deleteUntil)) deleteUntil = inherited.deleteUntil
-      if (inherited.write !== undefined && (writeLock === undefined || inherited.write.until > writeLock.until)) writeLock = inherited.write
+      deleteUntil = laterDelete(deleteUntil, inherited.deleteUntil)
+      writeLock = laterWrite(writeLock, inherited.write)
     }
     if (deleteUntil === undefined && writeLock === undefined) return null
     const now = this.options.now()
