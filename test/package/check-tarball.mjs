@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-const root = join(import.meta.dirname, '..')
+const root = join(import.meta.dirname, '..', '..')
 const ignoreScripts = process.argv.includes('--ignore-scripts')
 const work = mkdtempSync(join(tmpdir(), 'dblock-tarball-'))
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
