@@ -272,6 +272,23 @@ t.test('a namespace lock on a database the view has never seen applies at the ne
   t.match(view.check('fresh-ns/db', 'write'), { lock: 'write' })
 })
 
+t.test('what the view remembers of inherited locks is bounded, and still right after it forgets', async (t) => {
+  const f = fixture(t)
+  await f.take('team', 'write', START + HOUR, { children: true })
+  await f.view.start()
+  // The bound is a memory claim, which no answer shows: read the view's own map.
+  const remembered = (): number => {
+    const map: unknown = Reflect.get(f.view, 'inheritedByName')
+    return map instanceof Map ? map.size : -1
+  }
+  for (let i = 0; i < 10; i++) f.view.check(`team/db-${i}`, 'write')
+  t.equal(remembered(), 10, 'each name checked is remembered')
+  for (let i = 10; i < 4097; i++) f.view.check(`team/db-${i}`, 'write')
+  t.ok(remembered() > 0 && remembered() <= 4096, `at most 4,096 names (${remembered()})`)
+  t.match(f.view.check('team/db-0', 'write'), { lock: 'write' }, 'a forgotten name is looked up again')
+  t.equal(f.view.check('elsewhere/db', 'write'), null)
+})
+
 t.test('a new view is not fresh before its first read', async (t) => {
   const { view } = fixture(t)
   t.notOk(view.isFresh())
@@ -321,6 +338,18 @@ t.test('what the view reports as draining', async (t) => {
     t.same(recorded.lastReport.draining, [])
     view.enter('kept', 'destructive')
     t.ok(view.isDraining('kept'))
+  })
+
+  await t.test('an operation on a name no lock bears on drains nothing, a delete no more than a write', async (t) => {
+    const { view, recorded, take } = fixture(t)
+    await view.start()
+    await take('other', 'write', START + HOUR)
+    view.enter('free', 'destructive')
+    view.enter('free-too', 'write')
+    await view.refresh(false)
+    t.notOk(view.isDraining('free'))
+    t.notOk(view.isDraining('free-too'))
+    t.same(recorded.lastReport.draining, [])
   })
 
   await t.test('an operation that ended drains nothing, before and after the poll forgets it', async (t) => {
@@ -482,6 +511,24 @@ t.test('the writer\'s own change', async (t) => {
     await f.view.applyLocal(change)
     t.match(f.view.check('mine', 'write'), { lock: 'write' })
     t.equal(f.recorded.calls.length, calls, 'no store call')
+    const reports = f.recorded.reports.length
+    await f.view.refresh(false)
+    t.equal(f.recorded.reports.length, reports, 'nor a report at the next poll: nobody waits for its writer')
+  })
+
+  await t.test('does not hide a version another process waits for, read earlier and not yet reported', async (t) => {
+    const f = fixture(t)
+    await f.view.start()
+    await f.take('theirs', 'write', START + HOUR)
+    // The writer's first lock is read from the store, another process's change with it; neither is reported yet.
+    const reported = f.recorded.lastReport.appliedVersion
+    const first = await ownWrite(f, reported, 'mine')
+    await f.view.applyLocal()
+    t.equal(f.recorded.lastReport.appliedVersion, reported, 'not reported when read')
+    const change = await ownWrite(f, first.version, 'mine-too')
+    await f.view.applyLocal(change)
+    await f.view.refresh(false)
+    t.equal(f.recorded.lastReport.appliedVersion, change.version, 'the next poll reports it, the other process\'s change included')
   })
 
   await t.test('makes the view read the store when another change came first', async (t) => {
