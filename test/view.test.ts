@@ -364,6 +364,14 @@ t.test('what the view reports as draining', async (t) => {
     t.notOk(view.isDraining('never-entered'))
     const state = await view.waitForDrain({ name: 'done', subtree: false }, version, 2000)
     t.match(state, { lagging: 0, draining: 0 }, 'a lock on it need not wait')
+    // Forgetting is a memory claim, which no answer shows: read the view's own map.
+    const counted = (): number => {
+      const map: unknown = Reflect.get(view, 'inFlight')
+      return map instanceof Map ? map.size : -1
+    }
+    t.equal(counted(), 1, 'counted at zero until the next poll')
+    await view.refresh(false)
+    t.equal(counted(), 0, 'the poll forgets it, so names that come and go do not pile up')
   })
 
   await t.test('a lock waits only for operations on its own name', async (t) => {
