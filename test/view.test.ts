@@ -605,26 +605,36 @@ t.test('how often the view reads and reports', async (t) => {
   })
 
   await t.test('a quiet view polls less often than one whose locks just changed', async (t) => {
-    const { view, recorded, other, take } = fixture(t, { pollInterval: 10, maxStaleness: 1000, heartbeatInterval: 60_000 })
-    await view.start()
-    await take('moving', 'write', START + HOUR)
-    await view.refresh(false)
-    const busy = await readsDuring(recorded, 800)
+    /** One measurement on a fresh view: reads after a change, then in a quiet second, and the longest stall. */
+    async function measure (): Promise<{ busy: number, quiet: number, stall: number }> {
+      const { view, recorded, other, take } = fixture(t, { pollInterval: 10, maxStaleness: 1000, heartbeatInterval: 60_000 })
+      await view.start()
+      await take('moving', 'write', START + HOUR)
+      await view.refresh(false)
+      const busy = await readsDuring(recorded, 800)
+      // Quiet from 1 s after the change, if no poll was late in the second before.
+      const before = await readsDuring(recorded, 700)
+      // Another process's heartbeats wake the view's reads but change no lock: still quiet.
+      const heartbeats = setInterval(() => {
+        other.report({ processId: 'other-process', pid: process.pid, appliedVersion: 0, draining: [], heartbeatAt: Date.now() }).catch(() => {})
+      }, 100)
+      const quiet = await readsDuring(recorded, 1000).finally(() => { clearInterval(heartbeats) })
+      await view.stop()
+      return { busy: busy.reads, quiet: quiet.reads, stall: Math.max(busy.stall, before.stall, quiet.stall) }
+    }
+    // A stall skips the upper bound, which most of the pace mutants break: on a loaded machine
+    // (a mutation run beside others), measure again for a window without one, up to three times.
+    let found = await measure()
+    for (let attempt = 2; attempt <= 3 && found.stall >= STALL; attempt++) {
+      t.comment(`the event loop stalled ${found.stall.toFixed(0)} ms: measuring again (${attempt} of 3)`)
+      found = await measure()
+    }
+    const { busy, quiet, stall } = found
     // At pollInterval (10 ms) about 80; at the quiet pace (50 ms) 16.
-    assertPace(t, busy.stall, busy.reads >= 25, `${busy.reads} reads in the 800 ms after a change`, LONG_STALL)
-    // Quiet from 1 s after the change, if no poll was late in the second before.
-    const before = await readsDuring(recorded, 700)
-    // Another process's heartbeats wake the view's reads but change no lock: still quiet.
-    const heartbeats = setInterval(() => {
-      other.report({ processId: 'other-process', pid: process.pid, appliedVersion: 0, draining: [], heartbeatAt: Date.now() }).catch(() => {})
-    }, 100)
-    t.teardown(() => { clearInterval(heartbeats) })
-    const quiet = await readsDuring(recorded, 1000)
-    clearInterval(heartbeats)
-    const stall = Math.max(busy.stall, before.stall, quiet.stall)
+    assertPace(t, stall, busy >= 25, `${busy} reads in the 800 ms after a change`, LONG_STALL)
     // 50 ms apart: 20 in a second; at pollInterval it would be 100, at maxStaleness / 4 (250 ms) 4.
-    assertPace(t, stall, quiet.reads <= 50, `${quiet.reads} reads in a quiet second`)
-    assertPace(t, stall, quiet.reads >= 8, `${quiet.reads} reads in a quiet second, at least`, LONG_STALL)
+    assertPace(t, stall, quiet <= 50, `${quiet} reads in a quiet second`)
+    assertPace(t, stall, quiet >= 8, `${quiet} reads in a quiet second, at least`, LONG_STALL)
   })
 
   await t.test('a poll that fires late keeps the view at pollInterval: the machine is busy', async (t) => {
