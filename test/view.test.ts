@@ -167,6 +167,15 @@ async function settle (): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
 }
 
+/**
+ * The size of one of the view's own maps (-1 if `field` is not one): for the memory claims, which
+ * no answer of the view shows.
+ */
+function privateMapSize (view: LockView, field: 'inheritedByName' | 'inFlight'): number {
+  const map: unknown = Reflect.get(view, field)
+  return map instanceof Map ? map.size : -1
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
@@ -276,11 +285,7 @@ t.test('what the view remembers of inherited locks is bounded, and still right a
   const f = fixture(t)
   await f.take('team', 'write', START + HOUR, { children: true })
   await f.view.start()
-  // The bound is a memory claim, which no answer shows: read the view's own map.
-  const remembered = (): number => {
-    const map: unknown = Reflect.get(f.view, 'inheritedByName')
-    return map instanceof Map ? map.size : -1
-  }
+  const remembered = (): number => privateMapSize(f.view, 'inheritedByName')
   for (let i = 0; i < 10; i++) f.view.check(`team/db-${i}`, 'write')
   t.equal(remembered(), 10, 'each name checked is remembered')
   for (let i = 10; i < 4097; i++) f.view.check(`team/db-${i}`, 'write')
@@ -364,11 +369,7 @@ t.test('what the view reports as draining', async (t) => {
     t.notOk(view.isDraining('never-entered'))
     const state = await view.waitForDrain({ name: 'done', subtree: false }, version, 2000)
     t.match(state, { lagging: 0, draining: 0 }, 'a lock on it need not wait')
-    // Forgetting is a memory claim, which no answer shows: read the view's own map.
-    const counted = (): number => {
-      const map: unknown = Reflect.get(view, 'inFlight')
-      return map instanceof Map ? map.size : -1
-    }
+    const counted = (): number => privateMapSize(view, 'inFlight')
     t.equal(counted(), 1, 'counted at zero until the next poll')
     await view.refresh(false)
     t.equal(counted(), 0, 'the poll forgets it, so names that come and go do not pile up')
