@@ -52,12 +52,15 @@ t.test('the same when the database holds a lock of the other mode: only the mode
   await app.databaseLock.lock('prod', { mode: 'delete', reason: 'kept' })
   const writing = app.inject({ method: 'POST', url: '/db/prod/rows' })
   await until(() => gate.release !== undefined, 'the write to be in flight')
-  const lockA = app.databaseLock.lock('prod', { mode: 'write', reason: 'A' })
+  // Each refusal is expected from the start: under load B's wait can end before A's rollback
+  // does, and a rejection with no handler yet fails the file.
+  const lockA = t.rejects(app.databaseLock.lock('prod', { mode: 'write', reason: 'A' }),
+    { code: 'LOCK_CONFLICT' }, 'A timed out waiting for the write and withdrew its lock')
   await until(async () => (await store.locksOf('prod', Date.now())).some((lock) => lock.mode === 'write'), "A's write lock row")
-  const lockB = app.databaseLock.lock('prod', { mode: 'write' })
+  const lockB = t.rejects(app.databaseLock.lock('prod', { mode: 'write' }),
+    { code: 'LOCK_CONFLICT' }, 'B is not acknowledged: the delete lock is not the write lock it asked for')
 
-  await t.rejects(lockA, { code: 'LOCK_CONFLICT' }, 'A timed out waiting for the write and withdrew its lock')
-  await t.rejects(lockB, { code: 'LOCK_CONFLICT' }, 'B is not acknowledged: the delete lock is not the write lock it asked for')
+  await Promise.all([lockA, lockB])
   gate.release?.()
   t.equal((await writing).statusCode, 200)
   t.match(await store.locksOf('prod', Date.now()), [{ mode: 'delete', reason: 'kept' }], 'the delete lock alone is left')
