@@ -4,7 +4,7 @@
 // Needs the npm registry (or a warm npm cache). `npm run check:tarball [-- --ignore-scripts]`:
 // with --ignore-scripts better-sqlite3 is not built (fast), and the plugin is only loaded.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -23,7 +23,7 @@ try {
   execFileSync(npm, ['pack', '--pack-destination', work], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] })
   const tarball = join(work, `${name}-${version}.tgz`)
   const consumer = join(work, 'consumer')
-  execFileSync('mkdir', [consumer])
+  mkdirSync(consumer)
   writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }))
 
   const install = run(npm, ['install', tarball, 'fastify', '--no-audit', '--no-fund', ...(ignoreScripts ? ['--ignore-scripts'] : [])], consumer)
